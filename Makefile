@@ -1,0 +1,75 @@
+# bpfleet: build, test and run the exporters.
+#
+#   make run        build kernel_exporter and run it as root on :10061
+#   make test       install what the tests need, then run every test
+#   make generate   regenerate vmlinux-based BPF objects and tables (needs clang)
+#   make bench      benchmarks (see BENCHMARKS.md)
+
+SHELL       := /usr/bin/env bash
+GO          ?= go
+VERSION     := $(shell cat VERSION)
+REVISION    := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+BRANCH      := $(shell git rev-parse --abbrev-ref HEAD 2>/dev/null || echo unknown)
+VERSION_PKG := github.com/prometheus/common/version
+LDFLAGS     := -X $(VERSION_PKG).Version=$(VERSION) -X $(VERSION_PKG).Revision=$(REVISION) \
+               -X $(VERSION_PKG).Branch=$(BRANCH) -X $(VERSION_PKG).BuildUser=bpfleet \
+               -X $(VERSION_PKG).BuildDate=$(shell date -u +%Y%m%d-%H:%M:%S)
+EXPORTERS   := kernel_exporter
+PACKAGES    := ./internal/... $(addsuffix /...,$(addprefix ./,$(EXPORTERS)))
+# Debian packages the tests use: promtool (metrics lint), iproute2 (network
+# namespaces, veth), nftables (packet loss for retransmit tests).
+TEST_DEBS   := prometheus iproute2 nftables
+GEN_DEBS    := clang llvm libbpf-dev bpftool
+TEST_FLAGS  ?= -count=1 -timeout 30m
+
+.PHONY: all build run test test-deps gen-deps generate vmlinux lint bench clean
+
+all: build
+
+build:
+	@mkdir -p bin
+	$(foreach e,$(EXPORTERS),$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/$(e) ./$(e) &&) true
+
+run: build
+	@echo "kernel_exporter: metrics at http://localhost:10061/metrics (Ctrl-C stops it)"
+	sudo ./bin/kernel_exporter $(ARGS) 2>/dev/null || ./bin/kernel_exporter $(ARGS)
+
+# Installs the Debian packages the tests need when a command is missing.
+test-deps:
+	@missing=""; \
+	command -v promtool >/dev/null || missing="$$missing prometheus"; \
+	command -v ip >/dev/null || missing="$$missing iproute2"; \
+	command -v nft >/dev/null || missing="$$missing nftables"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+
+test: test-deps lint
+	@set -o pipefail; $(GO) test $(TEST_FLAGS) -v $(PACKAGES) 2>&1 | tee test.log; \
+	status=$$?; \
+	echo "summary: $$(grep -c -- '--- PASS' test.log) passed, $$(grep -c -- '--- FAIL' test.log) failed, $$(grep -c -- '--- SKIP' test.log) skipped"; \
+	exit $$status
+
+gen-deps:
+	@command -v clang >/dev/null && command -v bpftool >/dev/null && [ -f /usr/include/bpf/bpf_helpers.h ] || \
+		(apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(GEN_DEBS))
+
+# Regenerates histogram tables and every bpf2go binding and object.
+generate: gen-deps
+	cd internal && $(GO) generate ./...
+	cd kernel_exporter && $(GO) generate ./...
+
+# Regenerates bpf/include/vmlinux.h from the running kernel's BTF.
+vmlinux: gen-deps
+	bpftool btf dump file /sys/kernel/btf/vmlinux format c > bpf/include/vmlinux.h
+
+lint:
+	@out=$$(gofmt -l internal $(EXPORTERS)); if [ -n "$$out" ]; then echo "gofmt: $$out"; exit 1; fi
+	$(GO) vet $(PACKAGES)
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -count 1 $(PACKAGES)
+
+clean:
+	rm -rf bin test.log

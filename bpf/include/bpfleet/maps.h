@@ -1,0 +1,123 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Map shapes and update helpers shared by every bpfleet program.
+ *
+ * Counters and histograms live in per-CPU hash maps keyed by an attribution
+ * id (a cgroup v2 id, or a device number) and a small collector-defined enum
+ * that encodes the closed label values. User space sums the per-CPU values at
+ * scrape time (internal/maps). A failed insert (map full) is never silent: it
+ * is counted in the program's lost_events array under LOST_MAP_FULL.
+ */
+#ifndef BPFLEET_MAPS_H
+#define BPFLEET_MAPS_H
+
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+
+#ifndef E2BIG
+#define E2BIG 7
+#endif
+#ifndef EEXIST
+#define EEXIST 17
+#endif
+
+/* Reasons in the lost_events array; internal/maps names them. */
+enum lost_reason {
+	LOST_MAP_FULL = 0,     /* a counter or histogram insert failed */
+	LOST_START_FULL = 1,   /* a start timestamp could not be stored: one latency sample lost */
+	LOST_RINGBUF_FULL = 2, /* a ring buffer reservation failed */
+	LOST_REASONS = 3,
+};
+
+/* Key of a per-workload counter: one series per (id, event). */
+struct counter_key {
+	__u64 id;    /* cgroup v2 id (0: not attributable) or device number */
+	__u32 event; /* collector-defined: metric and closed label values */
+	__u32 pad;
+};
+
+/* Key of one histogram bucket of one series. */
+struct hist_key {
+	__u64 id;      /* as in counter_key */
+	__u32 labels;  /* collector-defined closed label values */
+	__s32 bucket;  /* native histogram bucket index, or HIST_BUCKET_ZERO */
+};
+
+/* Value of one histogram bucket: observations in it and their raw sum. */
+struct hist_value {
+	__u64 count;
+	__u64 sum;
+};
+
+/* Declares the per-program lost-event counters. */
+#define DECLARE_LOST_EVENTS                                       \
+	struct {                                                  \
+		__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);          \
+		__uint(max_entries, LOST_REASONS);                \
+		__type(key, __u32);                               \
+		__type(value, __u64);                             \
+	} lost_events SEC(".maps")
+
+static __always_inline void lost_event(void *lost_map, __u32 reason)
+{
+	__u64 *v = bpf_map_lookup_elem(lost_map, &reason);
+	if (v)
+		*v += 1;
+}
+
+/*
+ * counter_add adds n to key in a per-CPU hash map of __u64, inserting the key
+ * when it is new. Returns 0, or counts LOST_MAP_FULL and returns -1.
+ */
+static __always_inline int counter_add(void *map, void *lost_map, const void *key, __u64 n)
+{
+	__u64 *v = bpf_map_lookup_elem(map, key);
+	if (v) {
+		*v += n;
+		return 0;
+	}
+	long err = bpf_map_update_elem(map, key, &n, BPF_NOEXIST);
+	if (err == -EEXIST) {
+		v = bpf_map_lookup_elem(map, key);
+		if (v) {
+			*v += n;
+			return 0;
+		}
+	}
+	if (err) {
+		lost_event(lost_map, LOST_MAP_FULL);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * hist_add records one observation of raw value val (nanoseconds for
+ * latencies) in bucket of a per-CPU hash map of struct hist_value.
+ */
+static __always_inline int hist_add(void *map, void *lost_map, struct hist_key *key, __u64 val)
+{
+	struct hist_value *v = bpf_map_lookup_elem(map, key);
+	if (v) {
+		v->count += 1;
+		v->sum += val;
+		return 0;
+	}
+	struct hist_value init = { .count = 1, .sum = val };
+	long err = bpf_map_update_elem(map, key, &init, BPF_NOEXIST);
+	if (err == -EEXIST) {
+		v = bpf_map_lookup_elem(map, key);
+		if (v) {
+			v->count += 1;
+			v->sum += val;
+			return 0;
+		}
+	}
+	if (err) {
+		lost_event(lost_map, LOST_MAP_FULL);
+		return -1;
+	}
+	return 0;
+}
+
+#endif /* BPFLEET_MAPS_H */

@@ -1,0 +1,81 @@
+//go:build ignore
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * process: execs, forks (new processes, not threads) and whole-process exits
+ * by outcome, per cgroup v2 id of the task doing them.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include "bpfleet/maps.h"
+
+/* counter_key.event values; collector/process.go names them. */
+enum process_event {
+	EV_PROCESS_EXEC = 0,
+	EV_PROCESS_FORK = 1,
+	EV_PROCESS_EXIT_SUCCESS = 2,
+	EV_PROCESS_EXIT_FAILURE = 3,
+	EV_PROCESS_EXIT_SIGNAL = 4,
+};
+
+#define SIGNAL_GROUP_EXIT 0x00000004
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct counter_key);
+	__type(value, __u64);
+} process_counts SEC(".maps");
+
+DECLARE_LOST_EVENTS;
+
+static __always_inline void count(__u32 event)
+{
+	struct counter_key key = { .id = bpf_get_current_cgroup_id(), .event = event };
+	counter_add(&process_counts, &lost_events, &key, 1);
+}
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(process_exec)
+{
+	count(EV_PROCESS_EXEC);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(process_fork, struct task_struct *parent, struct task_struct *child)
+{
+	if (child->pid != child->tgid)
+		return 0; /* a new thread, not a new process */
+	count(EV_PROCESS_FORK);
+	return 0;
+}
+
+/*
+ * The exit status of a whole process: the group exit code when the group was
+ * told to exit (exit_group, fatal signal), else the last thread's own code.
+ * Layout as in wait(2): low 7 bits a signal, bits 8-15 the exit code.
+ */
+static __always_inline __u32 exit_outcome(struct task_struct *p)
+{
+	struct signal_struct *sig = p->signal;
+	int code = p->exit_code;
+	if (sig && (sig->flags & SIGNAL_GROUP_EXIT))
+		code = sig->group_exit_code;
+	if (code & 0x7f)
+		return EV_PROCESS_EXIT_SIGNAL;
+	if ((code >> 8) & 0xff)
+		return EV_PROCESS_EXIT_FAILURE;
+	return EV_PROCESS_EXIT_SUCCESS;
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(process_exit, struct task_struct *p, bool group_dead)
+{
+	if (!group_dead)
+		return 0; /* a thread, or not the last one of its process */
+	count(exit_outcome(p));
+	return 0;
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";

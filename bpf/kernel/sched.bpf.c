@@ -1,0 +1,82 @@
+//go:build ignore
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * sched: run-queue latency, the time from a task becoming runnable (wakeup,
+ * or preemption while still runnable) to it running on a CPU, as a native
+ * histogram per cgroup v2 id of the task. Wakeup times live in task storage,
+ * so they need no capacity planning and vanish with the task.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include "bpfleet/maps.h"
+#include "bpfleet/cgroup.h"
+#include "bpfleet/histogram.h"
+
+#define TASK_RUNNING 0
+
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, __u64);
+} runnable_since SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct hist_key);
+	__type(value, struct hist_value);
+} runqueue_latency SEC(".maps");
+
+DECLARE_LOST_EVENTS;
+
+static __always_inline void mark_runnable(struct task_struct *p)
+{
+	if (p->pid == 0)
+		return; /* an idle task */
+	__u64 *ts = bpf_task_storage_get(&runnable_since, p, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!ts) {
+		lost_event(&lost_events, LOST_START_FULL);
+		return;
+	}
+	*ts = bpf_ktime_get_ns();
+}
+
+SEC("tp_btf/sched_wakeup")
+int BPF_PROG(sched_wakeup, struct task_struct *p)
+{
+	mark_runnable(p);
+	return 0;
+}
+
+SEC("tp_btf/sched_wakeup_new")
+int BPF_PROG(sched_wakeup_new, struct task_struct *p)
+{
+	mark_runnable(p);
+	return 0;
+}
+
+SEC("tp_btf/sched_switch")
+int BPF_PROG(sched_switch, bool preempt, struct task_struct *prev, struct task_struct *next,
+	     unsigned int prev_state)
+{
+	if (prev_state == TASK_RUNNING)
+		mark_runnable(prev); /* preempted: back on the run queue */
+	if (next->pid == 0)
+		return 0;
+	__u64 *ts = bpf_task_storage_get(&runnable_since, next, 0, 0);
+	if (!ts || *ts == 0)
+		return 0; /* runnable since before we attached */
+	__u64 now = bpf_ktime_get_ns();
+	__u64 delta = now - *ts;
+	*ts = 0;
+	struct hist_key key = {
+		.id = task_cgroup_id(next),
+		.bucket = hist_bucket_ns(delta),
+	};
+	hist_add(&runqueue_latency, &lost_events, &key, delta);
+	return 0;
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";

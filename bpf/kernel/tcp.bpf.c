@@ -1,0 +1,178 @@
+//go:build ignore
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * tcp: connections (outbound and inbound), connect failures and latency,
+ * retransmits and resets, per cgroup v2 id of the socket and address family.
+ *
+ * Most of these events run in softirq or timer context, where current is
+ * whatever task was interrupted, so every event is attributed through the
+ * socket's own cgroup (set at socket creation; an accepted socket inherits
+ * its listener's).
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_endian.h>
+#include "bpfleet/maps.h"
+#include "bpfleet/cgroup.h"
+#include "bpfleet/histogram.h"
+
+#define AF_INET 2
+#define AF_INET6 10
+#define ETH_P_IP 0x0800
+#define ETH_P_IPV6 0x86DD
+
+/* Families, in counter_key.event's low bit and in hist_key.labels. */
+enum tcp_family {
+	EV_TCP_FAMILY_IPV4 = 0,
+	EV_TCP_FAMILY_IPV6 = 1,
+	EV_TCP_FAMILY_OTHER = 2,
+};
+
+/* counter_key.event = kind << 1 | family; collector/tcp.go names them. */
+enum tcp_kind {
+	EV_TCP_CONNECT_OUTBOUND = 0,
+	EV_TCP_CONNECT_INBOUND = 1,
+	EV_TCP_CONNECT_FAILURE = 2,
+	EV_TCP_RETRANSMIT = 3,
+	EV_TCP_RESET_SENT = 4,
+	EV_TCP_RESET_RECEIVED = 5,
+};
+
+struct connect_start {
+	__u64 ts;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct counter_key);
+	__type(value, __u64);
+} tcp_counts SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct hist_key);
+	__type(value, struct hist_value);
+} tcp_connect_latency SEC(".maps");
+
+/* Sockets in SYN_SENT, by address; entries go at ESTABLISHED or CLOSE. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64);
+	__type(value, struct connect_start);
+} tcp_connecting SEC(".maps");
+
+DECLARE_LOST_EVENTS;
+
+static __always_inline __u32 sk_family(const struct sock *sk)
+{
+	switch (sk->__sk_common.skc_family) {
+	case AF_INET:
+		return EV_TCP_FAMILY_IPV4;
+	case AF_INET6:
+		return EV_TCP_FAMILY_IPV6;
+	}
+	return EV_TCP_FAMILY_OTHER;
+}
+
+static __always_inline void count(__u64 cgroup, __u32 kind, __u32 family)
+{
+	struct counter_key key = { .id = cgroup, .event = kind << 1 | family };
+	counter_add(&tcp_counts, &lost_events, &key, 1);
+}
+
+/* count_sk counts an event of a full socket under the socket's cgroup. */
+static __always_inline void count_sk(const struct sock *sk, __u32 kind)
+{
+	__u32 family = sk_family(sk);
+	if (family == EV_TCP_FAMILY_OTHER)
+		return;
+	count(sock_cgroup_id(sk), kind, family);
+}
+
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(tcp_set_state, const struct sock *sk, const int oldstate, const int newstate)
+{
+	if (sk->sk_protocol != IPPROTO_TCP)
+		return 0;
+	__u32 family = sk_family(sk);
+	if (family == EV_TCP_FAMILY_OTHER)
+		return 0;
+	__u64 addr = (__u64)sk;
+
+	if (newstate == TCP_SYN_SENT) {
+		struct connect_start start = { .ts = bpf_ktime_get_ns() };
+		if (bpf_map_update_elem(&tcp_connecting, &addr, &start, BPF_ANY))
+			lost_event(&lost_events, LOST_START_FULL);
+		return 0;
+	}
+	if (oldstate == TCP_SYN_RECV && newstate == TCP_ESTABLISHED) {
+		count_sk(sk, EV_TCP_CONNECT_INBOUND);
+		return 0;
+	}
+	if (oldstate != TCP_SYN_SENT)
+		return 0;
+
+	__u64 cgroup = sock_cgroup_id(sk);
+	if (newstate == TCP_ESTABLISHED) {
+		count(cgroup, EV_TCP_CONNECT_OUTBOUND, family);
+		struct connect_start *start = bpf_map_lookup_elem(&tcp_connecting, &addr);
+		if (start) {
+			__u64 delta = bpf_ktime_get_ns() - start->ts;
+			struct hist_key key = {
+				.id = cgroup,
+				.labels = family,
+				.bucket = hist_bucket_ns(delta),
+			};
+			hist_add(&tcp_connect_latency, &lost_events, &key, delta);
+		}
+	} else if (newstate == TCP_CLOSE) {
+		count(cgroup, EV_TCP_CONNECT_FAILURE, family);
+	}
+	bpf_map_delete_elem(&tcp_connecting, &addr);
+	return 0;
+}
+
+SEC("tp_btf/tcp_retransmit_skb")
+int BPF_PROG(tcp_retransmit, const struct sock *sk, const struct sk_buff *skb, int err)
+{
+	if (err == 0) /* as the kernel's RetransSegs: retransmissions that left */
+		count_sk(sk, EV_TCP_RETRANSMIT);
+	return 0;
+}
+
+/*
+ * A reset sent in reply to a segment that matched no socket has no sk: it is
+ * counted unattributed (id 0), with the family of the segment it answers.
+ * Time-wait and request sockets are not full sockets and carry no cgroup.
+ */
+SEC("tp_btf/tcp_send_reset")
+int BPF_PROG(tcp_send_reset, const struct sock *sk, const struct sk_buff *skb)
+{
+	if (sk && sk_is_full(sk)) {
+		count_sk(sk, EV_TCP_RESET_SENT);
+		return 0;
+	}
+	__u32 family = EV_TCP_FAMILY_OTHER;
+	if (sk) {
+		family = sk_family(sk);
+	} else if (skb) {
+		__u16 proto = bpf_ntohs(skb->protocol);
+		family = proto == ETH_P_IP ? EV_TCP_FAMILY_IPV4 : proto == ETH_P_IPV6 ? EV_TCP_FAMILY_IPV6 : EV_TCP_FAMILY_OTHER;
+	}
+	if (family != EV_TCP_FAMILY_OTHER)
+		count(0, EV_TCP_RESET_SENT, family);
+	return 0;
+}
+
+SEC("tp_btf/tcp_receive_reset")
+int BPF_PROG(tcp_receive_reset, struct sock *sk)
+{
+	count_sk(sk, EV_TCP_RESET_RECEIVED);
+	return 0;
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -1,0 +1,181 @@
+// Package bpfload loads a collector's BPF objects into the kernel, attaches
+// every program by its ELF section, reports <ns>_bpf_program_attached, and
+// owns what it loaded until Close.
+//
+// Supported hooks: tp_btf/<tracepoint> (kernel BTF needed), raw_tp/<name>,
+// and tracepoint/<group>/<name> (tracefs is mounted at /sys/kernel/tracing
+// when it is missing). Programs of other types are loaded but left for the
+// caller to attach (Set.Program).
+package bpfload
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+	"golang.org/x/sys/unix"
+
+	"github.com/bpfleet/bpfleet/internal/selfmetrics"
+)
+
+// TracefsPath is where tracefs is mounted when it is missing.
+const TracefsPath = "/sys/kernel/tracing"
+
+// Set is one collector's loaded BPF objects and their links.
+type Set struct {
+	objs     interface{ Close() error }
+	links    []link.Link
+	programs map[string]*ebpf.Program
+	self     *selfmetrics.Metrics
+	stops    []func()
+}
+
+// Load loads spec, attaches each of its programs, then assigns the loaded
+// programs and maps to objs (a pointer to a bpf2go Objects struct, or any
+// struct with `ebpf:"name"` tags; it must implement Close). On error
+// everything loaded so far is released and each program that could not be
+// attached is reported detached. The caller owns the Set and must Close it.
+func Load(spec *ebpf.CollectionSpec, objs interface{ Close() error }, self *selfmetrics.Metrics) (*Set, error) {
+	coll, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{})
+	if err != nil {
+		reportAll(self, spec, false)
+		return nil, fmt.Errorf("loading BPF objects: %w", verifierDetail(err))
+	}
+	s := &Set{programs: make(map[string]*ebpf.Program), self: self}
+	if err := s.attachAll(spec, coll); err != nil {
+		s.closeLinks()
+		coll.Close()
+		reportAll(self, spec, false)
+		return nil, err
+	}
+	for name, p := range coll.Programs {
+		s.programs[name] = p
+	}
+	if err := coll.Assign(objs); err != nil {
+		s.closeLinks()
+		coll.Close()
+		reportAll(self, spec, false)
+		return nil, fmt.Errorf("assigning BPF objects: %w", err)
+	}
+	s.objs = objs
+	for name, p := range s.programs {
+		self.ProgramAttached(name, true)
+		s.stops = append(s.stops, self.WatchProgram(name, p))
+	}
+	return s, nil
+}
+
+func (s *Set) attachAll(spec *ebpf.CollectionSpec, coll *ebpf.Collection) error {
+	names := make([]string, 0, len(coll.Programs))
+	for name := range coll.Programs {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		l, err := attach(spec.Programs[name], coll.Programs[name])
+		if err != nil {
+			return fmt.Errorf("attaching %s: %w", name, err)
+		}
+		if l != nil {
+			s.links = append(s.links, l)
+		}
+	}
+	return nil
+}
+
+// attach attaches prog by its section; it returns a nil link for programs
+// whose hook needs a target the section does not name.
+func attach(spec *ebpf.ProgramSpec, prog *ebpf.Program) (link.Link, error) {
+	section := spec.SectionName
+	switch {
+	case spec.Type == ebpf.Tracing && spec.AttachType == ebpf.AttachTraceRawTp:
+		return link.AttachTracing(link.TracingOptions{Program: prog})
+	case spec.Type == ebpf.RawTracepoint:
+		_, name, _ := strings.Cut(section, "/")
+		return link.AttachRawTracepoint(link.RawTracepointOptions{Name: name, Program: prog})
+	case spec.Type == ebpf.TracePoint:
+		parts := strings.Split(section, "/")
+		if len(parts) != 3 {
+			return nil, fmt.Errorf("section %q is not tracepoint/<group>/<name>", section)
+		}
+		if err := EnsureTracefs(); err != nil {
+			return nil, err
+		}
+		return link.Tracepoint(parts[1], parts[2], prog, nil)
+	}
+	return nil, nil
+}
+
+// EnsureTracefs mounts tracefs at TracefsPath unless a tracefs is already
+// reachable there or under debugfs.
+func EnsureTracefs() error {
+	for _, p := range []string{TracefsPath, "/sys/kernel/debug/tracing"} {
+		if _, err := os.Stat(p + "/events"); err == nil {
+			return nil
+		}
+	}
+	if err := unix.Mount("tracefs", TracefsPath, "tracefs", 0, ""); err != nil {
+		return fmt.Errorf("mounting tracefs at %s: %w", TracefsPath, err)
+	}
+	return nil
+}
+
+func reportAll(self *selfmetrics.Metrics, spec *ebpf.CollectionSpec, attached bool) {
+	for name := range spec.Programs {
+		self.ProgramAttached(name, attached)
+	}
+}
+
+// verifierDetail keeps the verifier's last lines in the error, where the
+// reason a program was rejected is.
+func verifierDetail(err error) error {
+	var ve *ebpf.VerifierError
+	if errors.As(err, &ve) {
+		return fmt.Errorf("%w: %+v", err, ve)
+	}
+	return err
+}
+
+// Program returns the loaded program called name (its C function name), for
+// callers that attach hooks needing a target; nil when absent. The Set keeps
+// ownership.
+func (s *Set) Program(name string) *ebpf.Program { return s.programs[name] }
+
+// Programs returns the names of the loaded programs.
+func (s *Set) Programs() []string {
+	names := make([]string, 0, len(s.programs))
+	for name := range s.programs {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	return names
+}
+
+func (s *Set) closeLinks() error {
+	var errs []error
+	for _, l := range s.links {
+		errs = append(errs, l.Close())
+	}
+	s.links = nil
+	return errors.Join(errs...)
+}
+
+// Close detaches every program, closes the objects, and reports the programs
+// detached. It is safe to call once.
+func (s *Set) Close() error {
+	for _, stop := range s.stops {
+		stop()
+	}
+	err := s.closeLinks()
+	if s.objs != nil {
+		err = errors.Join(err, s.objs.Close())
+	}
+	for name := range s.programs {
+		s.self.ProgramAttached(name, false)
+	}
+	return err
+}

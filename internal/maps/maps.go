@@ -1,0 +1,136 @@
+// Package maps reads bpfleet's in-kernel aggregation maps: per-CPU hash maps
+// of counters and histogram buckets (bpf/include/bpfleet/maps.h), summed over
+// CPUs, and the per-program lost-event counters.
+package maps
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/cilium/ebpf"
+)
+
+// CounterKey mirrors struct counter_key.
+type CounterKey struct {
+	ID    uint64 // cgroup v2 id (0: unattributed) or device number
+	Event uint32 // collector-defined: metric and closed label values
+	_     uint32
+}
+
+// HistKey mirrors struct hist_key.
+type HistKey struct {
+	ID     uint64
+	Labels uint32 // collector-defined closed label values
+	Bucket int32  // native histogram bucket index or histogram.ZeroBucket
+}
+
+// HistValue mirrors struct hist_value.
+type HistValue struct {
+	Count uint64
+	Sum   uint64
+}
+
+func (v HistValue) add(o HistValue) HistValue {
+	return HistValue{Count: v.Count + o.Count, Sum: v.Sum + o.Sum}
+}
+
+func addUint64(a, b uint64) uint64 { return a + b }
+
+// LostReasons names the lost_events indexes of enum lost_reason, in order.
+var LostReasons = []string{"map_full", "start_full", "ringbuf_full"}
+
+// batchSize is the number of keys asked for per batch lookup syscall.
+const batchSize = 1024
+
+// ReadCounters reads a BPF_MAP_TYPE_PERCPU_HASH of CounterKey → uint64,
+// summing each value over CPUs.
+func ReadCounters(m *ebpf.Map) (map[CounterKey]uint64, error) {
+	return readPerCPU[CounterKey](m, addUint64)
+}
+
+// ReadHistograms reads a BPF_MAP_TYPE_PERCPU_HASH of HistKey → HistValue,
+// summing each value over CPUs.
+func ReadHistograms(m *ebpf.Map) (map[HistKey]HistValue, error) {
+	return readPerCPU[HistKey](m, HistValue.add)
+}
+
+// ReadLost reads a lost_events per-CPU array, summed over CPUs, indexed as
+// LostReasons.
+func ReadLost(m *ebpf.Map) ([]uint64, error) {
+	out := make([]uint64, len(LostReasons))
+	for i := range out {
+		var perCPU []uint64
+		if err := m.Lookup(uint32(i), &perCPU); err != nil {
+			return nil, fmt.Errorf("reading lost events %d: %w", i, err)
+		}
+		for _, v := range perCPU {
+			out[i] += v
+		}
+	}
+	return out, nil
+}
+
+// readPerCPU reads every entry of a per-CPU hash map with batch lookups,
+// falling back to iteration on kernels without batch support.
+func readPerCPU[K comparable, V any](m *ebpf.Map, add func(V, V) V) (map[K]V, error) {
+	out, err := batchReadPerCPU[K](m, add)
+	if errors.Is(err, ebpf.ErrNotSupported) {
+		return iterReadPerCPU[K](m, add)
+	}
+	return out, err
+}
+
+func batchReadPerCPU[K comparable, V any](m *ebpf.Map, add func(V, V) V) (map[K]V, error) {
+	cpus, err := ebpf.PossibleCPU()
+	if err != nil {
+		return nil, err
+	}
+	keys := make([]K, batchSize)
+	values := make([]V, batchSize*cpus)
+	out := make(map[K]V)
+	var cursor ebpf.MapBatchCursor
+	for {
+		n, err := m.BatchLookup(&cursor, keys, values, nil)
+		for i := 0; i < n; i++ {
+			out[keys[i]] = sum(values[i*cpus:(i+1)*cpus], add)
+		}
+		if errors.Is(err, ebpf.ErrKeyNotExist) {
+			return out, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("reading %s: %w", m.String(), err)
+		}
+	}
+}
+
+func iterReadPerCPU[K comparable, V any](m *ebpf.Map, add func(V, V) V) (map[K]V, error) {
+	out := make(map[K]V)
+	var key K
+	var perCPU []V
+	it := m.Iterate()
+	for it.Next(&key, &perCPU) {
+		out[key] = sum(perCPU, add)
+	}
+	if err := it.Err(); err != nil {
+		return nil, fmt.Errorf("iterating %s: %w", m.String(), err)
+	}
+	return out, nil
+}
+
+func sum[V any](values []V, add func(V, V) V) V {
+	var total V
+	for _, v := range values {
+		total = add(total, v)
+	}
+	return total
+}
+
+// Delete removes keys from m; keys already gone are not an error.
+func Delete[K any](m *ebpf.Map, keys []K) error {
+	for _, k := range keys {
+		if err := m.Delete(k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			return fmt.Errorf("deleting from %s: %w", m.String(), err)
+		}
+	}
+	return nil
+}

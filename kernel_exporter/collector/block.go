@@ -1,0 +1,163 @@
+package collector
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/bpfleet/bpfleet/internal/bpfload"
+	"github.com/bpfleet/bpfleet/internal/exporter"
+	"github.com/bpfleet/bpfleet/internal/histogram"
+	"github.com/bpfleet/bpfleet/internal/maps"
+)
+
+// blockOperations names enum block_op, a histogram's labels.
+var blockOperations = []string{"read", "write", "flush", "discard", "other"}
+
+// blockCollector measures block I/O latency per device and operation
+// (bpf/kernel/block.bpf.c). It uses classic tracepoints and no CO-RE, so it
+// also works on kernels without BTF.
+type blockCollector struct {
+	bpfCollector
+	objs    blockObjects
+	latency *prometheus.Desc
+	devices map[uint32]string
+}
+
+// blockFields are the tracepoint fields block.bpf.c reads, with the offset
+// and size its context struct assumes.
+var blockFields = map[string][2]int{"dev": {8, 4}, "sector": {16, 8}, "rwbs": {34, 10}}
+
+func newBlock(_ context.Context, env exporter.Env) (exporter.Collector, error) {
+	if err := checkBlockFormats(); err != nil {
+		return nil, err
+	}
+	c := &blockCollector{
+		latency: prometheus.NewDesc("kernel_block_io_latency_seconds",
+			"Block I/O request latency from issue to the device to completion, by device and operation.",
+			[]string{"device", "operation"}, nil),
+		devices: make(map[uint32]string),
+	}
+	var err error
+	c.bpfCollector, err = loadCollector("block", env, loadBlock, &c.objs)
+	if err != nil {
+		return nil, err
+	}
+	c.lost = c.objs.LostEvents
+	return c, nil
+}
+
+// checkBlockFormats refuses a kernel whose block tracepoint layout is not the
+// one block.bpf.c was written for.
+func checkBlockFormats() error {
+	if err := bpfload.EnsureTracefs(); err != nil {
+		return err
+	}
+	for _, event := range []string{"block_rq_issue", "block_rq_complete"} {
+		path := filepath.Join(bpfload.TracefsPath, "events/block", event, "format")
+		fields, err := readFormat(path)
+		if err != nil {
+			return err
+		}
+		for name, want := range blockFields {
+			if got, ok := fields[name]; !ok || got != want {
+				return fmt.Errorf("%s: field %s at offset/size %v, want %v: %w", path, name, got, want, errors.ErrUnsupported)
+			}
+		}
+	}
+	return nil
+}
+
+// readFormat parses a tracepoint format file into field name → offset, size.
+func readFormat(path string) (map[string][2]int, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fields := make(map[string][2]int)
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		name, off, size, ok := parseFormatField(sc.Text())
+		if ok {
+			fields[name] = [2]int{off, size}
+		}
+	}
+	return fields, sc.Err()
+}
+
+// parseFormatField parses "field:char rwbs[10];	offset:34;	size:10;	signed:0;".
+func parseFormatField(line string) (name string, off, size int, ok bool) {
+	parts := strings.Split(strings.TrimSpace(line), ";")
+	if len(parts) < 3 || !strings.HasPrefix(parts[0], "field:") {
+		return "", 0, 0, false
+	}
+	decl := strings.Fields(strings.TrimPrefix(parts[0], "field:"))
+	if len(decl) == 0 {
+		return "", 0, 0, false
+	}
+	name, _, _ = strings.Cut(decl[len(decl)-1], "[")
+	offStr, ok1 := strings.CutPrefix(strings.TrimSpace(parts[1]), "offset:")
+	sizeStr, ok2 := strings.CutPrefix(strings.TrimSpace(parts[2]), "size:")
+	off, err1 := strconv.Atoi(offStr)
+	size, err2 := strconv.Atoi(sizeStr)
+	if !ok1 || !ok2 || err1 != nil || err2 != nil {
+		return "", 0, 0, false
+	}
+	return name, off, size, true
+}
+
+// device names a kernel dev_t (major << 20 | minor) as its /dev name, or
+// "major:minor" when sysfs does not know it.
+func (c *blockCollector) device(dev uint32) string {
+	if name, ok := c.devices[dev]; ok {
+		return name
+	}
+	id := fmt.Sprintf("%d:%d", dev>>20, dev&(1<<20-1))
+	name := id
+	if uevent, err := os.ReadFile(filepath.Join("/sys/dev/block", id, "uevent")); err == nil {
+		for _, line := range strings.Split(string(uevent), "\n") {
+			if v, ok := strings.CutPrefix(line, "DEVNAME="); ok {
+				name = v
+			}
+		}
+	}
+	c.devices[dev] = name
+	return name
+}
+
+func (c *blockCollector) Update(_ context.Context, ch chan<- prometheus.Metric) error {
+	rows, err := maps.ReadHistograms(c.objs.BlockLatency)
+	if err != nil {
+		return err
+	}
+	c.reportFill(c.objs.BlockLatency, "block_latency", len(rows))
+	type series struct{ device, op string }
+	byLabels := make(map[series]*histogram.Series)
+	for k, v := range rows {
+		op := "other"
+		if int(k.Labels) < len(blockOperations) {
+			op = blockOperations[k.Labels]
+		}
+		key := series{c.device(uint32(k.ID)), op}
+		if byLabels[key] == nil {
+			byLabels[key] = &histogram.Series{}
+		}
+		byLabels[key].Add(k.Bucket, v.Count, v.Sum)
+	}
+	for key, s := range byLabels {
+		m, err := histogram.NewConstMetric(c.latency, s, latencyOpts, key.device, key.op)
+		if err != nil {
+			return err
+		}
+		ch <- m
+	}
+	return c.reportLost()
+}

@@ -1,0 +1,43 @@
+package collector
+
+import (
+	"context"
+	"errors"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/bpfleet/bpfleet/internal/exporter"
+	"github.com/bpfleet/bpfleet/internal/maps"
+)
+
+// oomCollector counts OOM kills per victim workload (bpf/kernel/oom.bpf.c).
+type oomCollector struct {
+	bpfCollector
+	objs   oomObjects
+	events map[uint32]counterEvent
+}
+
+func newOOM(_ context.Context, env exporter.Env) (exporter.Collector, error) {
+	c := &oomCollector{}
+	kills := workloadDesc("oom_kills_total", "Processes of the workload chosen as victims by the OOM killer (global or cgroup).")
+	c.events = map[uint32]counterEvent{0: {kills, "kernel_oom_kills_total", nil}}
+	var err error
+	c.bpfCollector, err = loadCollector("oom", env, loadOom, &c.objs)
+	if err != nil {
+		return nil, err
+	}
+	c.lost = c.objs.LostEvents
+	return c, nil
+}
+
+func (c *oomCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) error {
+	rows, err := maps.ReadCounters(c.objs.OomCounts)
+	if err != nil {
+		return err
+	}
+	c.reportFill(c.objs.OomCounts, "oom_counts", len(rows))
+	s := c.attr.Begin(ctx)
+	err = emitCounters(s, rows, c.events)
+	return errors.Join(err, s.Emit(ch, latencyOpts), c.reportLost(),
+		reapCounters(c.objs.OomCounts, rows, c.attr.Expired()))
+}

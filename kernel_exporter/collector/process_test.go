@@ -1,0 +1,70 @@
+package collector
+
+import (
+	"syscall"
+	"testing"
+
+	"github.com/bpfleet/bpfleet/internal/testenv"
+)
+
+func TestProcessExecsForksAndExits(t *testing.T) {
+	h := newHarness(t, newProcess)
+	cg := testenv.NewCgroup(t)
+
+	p := cg.Start(t, "exec", "100", "/bin/true")
+	before := h.scrape() // the workload's own exec is already counted
+	p.Go(t)
+	if code := p.Wait(t); code != 0 {
+		t.Fatalf("workload exited %d", code)
+	}
+	after := h.scrape()
+
+	wl := workloadLabels(cg)
+	if got := delta(before, after, "kernel_process_execs_total", wl...); got != 100 {
+		t.Errorf("execs: +%v, want +100", got)
+	}
+	if got := delta(before, after, "kernel_process_forks_total", wl...); got != 100 {
+		t.Errorf("forks: +%v, want +100", got)
+	}
+	// 100 children and the workload itself, each exiting 0.
+	if got := delta(before, after, "kernel_process_exits_total", workloadLabels(cg, "outcome", "success")...); got != 101 {
+		t.Errorf("successful exits: +%v, want +101", got)
+	}
+}
+
+func TestProcessExitOutcomes(t *testing.T) {
+	h := newHarness(t, newProcess)
+	cg := testenv.NewCgroup(t)
+
+	var exits, sleepers []*testenv.Process
+	for _, code := range []string{"0", "0", "1", "1", "1", "3"} {
+		exits = append(exits, cg.Start(t, "exit", code))
+	}
+	for i := 0; i < 2; i++ {
+		sleepers = append(sleepers, cg.Start(t, "sleep"))
+	}
+	before := h.scrape()
+	for _, p := range exits {
+		p.Go(t)
+		p.Wait(t)
+	}
+	for _, p := range sleepers {
+		p.Go(t)
+		if err := p.Cmd.Process.Signal(syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		p.Wait(t)
+	}
+	after := h.scrape()
+
+	for outcome, want := range map[string]float64{"success": 2, "failure": 4, "signal": 2} {
+		if got := delta(before, after, "kernel_process_exits_total", workloadLabels(cg, "outcome", outcome)...); got != want {
+			t.Errorf("exits with outcome %s: +%v, want +%v", outcome, got, want)
+		}
+	}
+	for _, name := range []string{"kernel_process_execs_total", "kernel_process_forks_total"} {
+		if got := delta(before, after, name, workloadLabels(cg)...); got != 0 {
+			t.Errorf("%s: +%v, want +0", name, got)
+		}
+	}
+}

@@ -1,0 +1,185 @@
+// Package workload attributes kernel events to workloads: cgroup v2 id →
+// cgroup path → container id → pod metadata.
+//
+// The id is what bpf_get_current_cgroup_id() returns in an eBPF program: the
+// inode number of the task's cgroup in the v2 hierarchy (on hybrid hosts,
+// the one mounted at /sys/fs/cgroup/unified). A Resolver turns it into the
+// labels of every per-workload metric: the cgroup path, and for Kubernetes
+// containers the pod namespace, pod name and container name that the
+// container runtime reports over CRI.
+package workload
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	lru "github.com/hashicorp/golang-lru/v2"
+)
+
+// LabelNames are the workload labels on every per-workload metric, in the
+// order of Labels.Values.
+var LabelNames = []string{"cgroup", "namespace", "pod", "container"}
+
+// Labels are one workload's label values; empty when unknown.
+type Labels struct {
+	Cgroup, Namespace, Pod, Container string
+}
+
+// Values returns the values in LabelNames order.
+func (l Labels) Values() []string { return []string{l.Cgroup, l.Namespace, l.Pod, l.Container} }
+
+// Defaults of Options.
+const (
+	DefaultCRITimeout = 2 * time.Second
+	DefaultCacheSize  = 16384
+)
+
+// Options configures a Resolver.
+type Options struct {
+	// CgroupRoot is the cgroup v2 mount; empty detects it (/sys/fs/cgroup on
+	// pure v2 hosts, /sys/fs/cgroup/unified on hybrid ones).
+	CgroupRoot string
+	// CRIEndpoint is a CRI socket (unix:///run/containerd/containerd.sock);
+	// empty disables pod metadata lookups.
+	CRIEndpoint string
+	// CRITimeout bounds the time a Lookup waits for the CRI endpoint;
+	// zero means DefaultCRITimeout.
+	CRITimeout time.Duration
+	// CacheSize is the number of cgroups whose labels are cached; zero
+	// means DefaultCacheSize.
+	CacheSize int
+	// Logger receives CRI availability changes; nil discards them.
+	Logger *slog.Logger
+}
+
+// Resolver maps cgroup v2 ids to workload labels, with caching. It is safe
+// for concurrent use.
+//
+// Ids are resolved with open_by_handle_at(2), which needs
+// CAP_DAC_READ_SEARCH; without it the Resolver walks the hierarchy instead,
+// at most once per second. Labels are cached per id in an LRU cache, and
+// are not fetched again while the cgroup lives at the same path.
+type Resolver struct {
+	paths  pathFinder
+	cri    *criClient // nil without a CRI endpoint
+	cache  *lru.Cache[uint64, entry]
+	logger *slog.Logger
+}
+
+// entry is a cached lookup. complete is false while the CRI endpoint has
+// not yet named the pod of a Kubernetes container.
+type entry struct {
+	labels   Labels
+	complete bool
+}
+
+// NewResolver creates a Resolver. An unreachable CRI endpoint is not an
+// error: labels then come from the cgroup path alone until it answers.
+// The caller closes the Resolver.
+func NewResolver(opts Options) (*Resolver, error) {
+	opts = withDefaults(opts)
+	root := opts.CgroupRoot
+	if root == "" {
+		var err error
+		if root, err = DetectV2Root(); err != nil {
+			return nil, err
+		}
+	}
+	paths, err := newPathFinder(root, opts.Logger)
+	if err != nil {
+		return nil, err
+	}
+	r := &Resolver{paths: paths, logger: opts.Logger}
+	if r.cache, err = lru.New[uint64, entry](opts.CacheSize); err != nil {
+		r.Close()
+		return nil, fmt.Errorf("creating cache: %w", err)
+	}
+	if opts.CRIEndpoint != "" {
+		if r.cri, err = newCRIClient(opts.CRIEndpoint, opts.CRITimeout, opts.Logger); err != nil {
+			r.Close()
+			return nil, err
+		}
+	}
+	return r, nil
+}
+
+func withDefaults(opts Options) Options {
+	if opts.CRITimeout <= 0 {
+		opts.CRITimeout = DefaultCRITimeout
+	}
+	if opts.CacheSize <= 0 {
+		opts.CacheSize = DefaultCacheSize
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	return opts
+}
+
+// newPathFinder resolves ids by file handle where the kernel and our
+// capabilities allow it, and by walking the hierarchy otherwise.
+func newPathFinder(root string, logger *slog.Logger) (pathFinder, error) {
+	h, err := newHandleFinder(root)
+	if errors.Is(err, errors.ErrUnsupported) {
+		logger.Info("cgroup file handles unsupported, walking the cgroup hierarchy instead", "root", root, "err", err)
+		return newWalkFinder(root, walkInterval), nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return h, nil
+}
+
+// Lookup returns the labels of cgroup id. alive is false once the cgroup no
+// longer exists (labels are then the last known ones). id 0 gives empty
+// labels, alive. A Lookup waits for the CRI endpoint at most CRITimeout,
+// and not past ctx's deadline.
+func (r *Resolver) Lookup(ctx context.Context, id uint64) (labels Labels, alive bool) {
+	if id == 0 {
+		return Labels{}, true
+	}
+	cached, hit := r.cache.Get(id)
+	path, err := r.paths.find(id)
+	if errors.Is(err, errGone) {
+		return cached.labels, false
+	}
+	if err != nil {
+		r.logger.Debug("resolving cgroup", "id", id, "err", err)
+		return cached.labels, true
+	}
+	if hit && cached.complete && cached.labels.Cgroup == path {
+		return cached.labels, true
+	}
+	e := r.resolve(ctx, path)
+	r.cache.Add(id, e)
+	return e.labels, true
+}
+
+// resolve builds the labels of the cgroup at path, asking the CRI endpoint
+// about Kubernetes containers.
+func (r *Resolver) resolve(ctx context.Context, path string) entry {
+	l := Labels{Cgroup: path}
+	c, ok := ParsePath(path)
+	if !ok || c.PodUID == "" || r.cri == nil {
+		return entry{labels: l, complete: true}
+	}
+	ref, ok := r.cri.lookup(ctx, c.ID)
+	if !ok {
+		return entry{labels: l}
+	}
+	l.Namespace, l.Pod, l.Container = ref.Namespace, ref.Pod, ref.Container
+	return entry{labels: l, complete: true}
+}
+
+// Close releases the cgroup root descriptor and the CRI connection.
+func (r *Resolver) Close() error {
+	var errs []error
+	if r.cri != nil {
+		errs = append(errs, r.cri.close())
+	}
+	errs = append(errs, r.paths.close())
+	return errors.Join(errs...)
+}

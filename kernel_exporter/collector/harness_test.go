@@ -8,6 +8,8 @@ import (
 	"math"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -23,14 +25,18 @@ import (
 	"github.com/bpfleet/bpfleet/internal/workload"
 )
 
+// workloads are the children tests start in cgroups, by name; test files
+// add theirs in init.
+var workloads = map[string]testenv.Workload{
+	"exec":  execWorkload,
+	"exit":  exitWorkload,
+	"sleep": sleepWorkload,
+	"alloc": allocWorkload,
+	"spin":  spinWorkload,
+}
+
 func TestMain(m *testing.M) {
-	testenv.Main(m, map[string]testenv.Workload{
-		"exec":  execWorkload,
-		"exit":  exitWorkload,
-		"sleep": sleepWorkload,
-		"alloc": allocWorkload,
-		"spin":  spinWorkload,
-	})
+	testenv.Main(m, workloads)
 }
 
 // execWorkload runs args[1:] args[0] times, each a fork and an exec.
@@ -75,6 +81,7 @@ func allocWorkload(args []string) int {
 func spinWorkload(args []string) int {
 	n, _ := strconv.Atoi(args[0])
 	d, _ := time.ParseDuration(args[1])
+	runtime.GOMAXPROCS(n) // n OS threads on CPU at once
 	done := make(chan int)
 	for i := 0; i < n; i++ {
 		go func() {
@@ -87,6 +94,31 @@ func spinWorkload(args []string) int {
 	}
 	for i := 0; i < n; i++ {
 		<-done
+	}
+	if path := os.Getenv("BPFLEET_SCHEDSTAT_FILE"); path != "" {
+		return writeSchedstat(path)
+	}
+	return 0
+}
+
+// writeSchedstat sums the run-queue waits of every thread of this process as
+// the kernel's scheduler statistics count them (/proc/self/task/*/schedstat:
+// time on CPU, time waiting on a run queue, times run) into path.
+func writeSchedstat(path string) int {
+	files, _ := filepath.Glob("/proc/self/task/*/schedstat")
+	var wait, runs uint64
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		var onCPU, w, r uint64
+		fmt.Sscan(string(data), &onCPU, &w, &r)
+		wait += w
+		runs += r
+	}
+	if err := os.WriteFile(path, []byte(fmt.Sprintf("%d %d", wait, runs)), 0o600); err != nil {
+		return 1
 	}
 	return 0
 }

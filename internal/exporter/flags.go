@@ -1,0 +1,154 @@
+package exporter
+
+import (
+	"cmp"
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+
+	"github.com/alecthomas/kingpin/v2"
+	"github.com/prometheus/common/promslog"
+	promslogflag "github.com/prometheus/common/promslog/flag"
+	"github.com/prometheus/common/version"
+	"github.com/prometheus/exporter-toolkit/web"
+	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
+
+	"github.com/bpfleet/bpfleet/internal/workload"
+)
+
+// config is the parsed command line.
+type config struct {
+	web                    *web.FlagConfig
+	telemetryPath          string
+	disableExporterMetrics bool
+	maxRequests            int
+	enableStats            bool
+	log                    promslog.Config
+	workload               workload.Options
+	collectors             []enabledCollector
+}
+
+// enabledCollector is a collector switched on by the command line.
+type enabledCollector struct {
+	name  string
+	build New
+}
+
+// collectorFlags are the flags of one Spec, before parsing.
+type collectorFlags struct {
+	name     string
+	build    New
+	enabled  *bool
+	explicit bool // --[no-]collector.<name> given on the command line
+}
+
+// terminate is what kingpin's exit (after --help, --version or a usage
+// error) panics with, so that parseFlags returns instead of exiting.
+type terminate int
+
+// parseFlags parses args. exit is true when the process should stop with
+// code: --help, --version or a bad command line.
+func parseFlags(p Program, args []string, stdout, stderr io.Writer) (cfg *config, code int, exit bool) {
+	app := kingpin.New(p.Name, p.Description).UsageWriter(stdout).ErrorWriter(stderr)
+	app.Terminate(func(code int) { panic(terminate(code)) })
+	app.Version(version.Print(p.Name))
+	app.HelpFlag.Short('h')
+	cfg = addFlags(app, p)
+	collectors, err := addCollectorFlags(app, p.Collectors)
+	if err != nil {
+		app.Errorf("%v", err)
+		return nil, 1, true
+	}
+	disableDefaults := app.Flag("collector.disable-defaults",
+		"Disable all collectors that are not enabled explicitly by --collector.<name>.").Default("false").Bool()
+
+	defer func() {
+		if r := recover(); r != nil {
+			t, ok := r.(terminate)
+			if !ok {
+				panic(r)
+			}
+			cfg, code, exit = nil, int(t), true
+		}
+	}()
+	if _, err := app.Parse(args); err != nil {
+		app.Errorf("%v, try --help", err)
+		return nil, 2, true
+	}
+	cfg.collectors = enabledCollectors(collectors, *disableDefaults)
+	return cfg, 0, false
+}
+
+// addFlags registers the flags of every exporter and of p's options.
+func addFlags(app *kingpin.Application, p Program) *config {
+	cfg := &config{web: kingpinflag.AddFlags(app, ":"+strconv.Itoa(p.DefaultPort))}
+	app.Flag("web.telemetry-path", "Path under which to expose metrics.").
+		Default("/metrics").StringVar(&cfg.telemetryPath)
+	app.Flag("web.disable-exporter-metrics", "Exclude metrics about the exporter itself (promhttp_*, process_*, go_*).").
+		Default("false").BoolVar(&cfg.disableExporterMetrics)
+	app.Flag("web.max-requests", "Maximum number of parallel scrape requests. Use 0 to disable.").
+		Default("40").IntVar(&cfg.maxRequests)
+	app.Flag("bpf.enable-stats", fmt.Sprintf("Turn on the kernel's BPF run-time statistics while running, to report %[1]s_bpf_program_run_seconds_total and %[1]s_bpf_program_runs_total (costs a little on every BPF program run on the host).", p.Namespace)).
+		Default("false").BoolVar(&cfg.enableStats)
+	promslogflag.AddFlags(app, &cfg.log)
+	if p.Workload {
+		addWorkloadFlags(app, &cfg.workload)
+	}
+	return cfg
+}
+
+func addWorkloadFlags(app *kingpin.Application, o *workload.Options) {
+	app.Flag("workload.cgroup-root", "cgroup v2 mount point; empty detects it.").
+		Default("").StringVar(&o.CgroupRoot)
+	app.Flag("workload.cri-endpoint", "CRI socket to look up pod metadata; empty disables lookups.").
+		Default("unix:///run/containerd/containerd.sock").StringVar(&o.CRIEndpoint)
+	app.Flag("workload.cri-timeout", "Timeout of one CRI request.").
+		Default(workload.DefaultCRITimeout.String()).DurationVar(&o.CRITimeout)
+}
+
+// addCollectorFlags registers --[no-]collector.<name> and the collector's
+// scoped flags for each spec, in name order so that --help lists them sorted.
+func addCollectorFlags(app *kingpin.Application, specs []Spec) ([]*collectorFlags, error) {
+	specs = slices.SortedFunc(slices.Values(specs), func(a, b Spec) int { return cmp.Compare(a.Name, b.Name) })
+	flags := make([]*collectorFlags, 0, len(specs))
+	for i, s := range specs {
+		if i > 0 && specs[i-1].Name == s.Name {
+			return nil, fmt.Errorf("collector %q declared twice", s.Name)
+		}
+		f := &collectorFlags{name: s.Name}
+		f.enabled = app.Flag("collector."+s.Name, collectorHelp(s)).
+			Default(strconv.FormatBool(s.Default)).
+			Action(func(*kingpin.ParseContext) error { f.explicit = true; return nil }).
+			Bool()
+		f.build = s.Constructor
+		if s.Flags != nil {
+			f.build = s.Flags(&FlagSet{app: app, prefix: "collector." + s.Name + "."})
+		}
+		if f.build == nil {
+			return nil, fmt.Errorf("collector %q has no constructor", s.Name)
+		}
+		flags = append(flags, f)
+	}
+	return flags, nil
+}
+
+func collectorHelp(s Spec) string {
+	state := "disabled"
+	if s.Default {
+		state = "enabled"
+	}
+	return fmt.Sprintf("Enable the %s collector (default: %s). %s", s.Name, state, s.Help)
+}
+
+// enabledCollectors returns the collectors switched on, in name order. With
+// disableDefaults, only those given explicitly as --collector.<name> are.
+func enabledCollectors(flags []*collectorFlags, disableDefaults bool) []enabledCollector {
+	var on []enabledCollector
+	for _, f := range flags {
+		if *f.enabled && (f.explicit || !disableDefaults) {
+			on = append(on, enabledCollector{name: f.name, build: f.build})
+		}
+	}
+	return on
+}

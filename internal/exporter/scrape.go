@@ -1,0 +1,160 @@
+package exporter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"net/http"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// timeoutHeader carries Prometheus's scrape timeout, in seconds.
+const timeoutHeader = "X-Prometheus-Scrape-Timeout-Seconds"
+
+// scrapeTimeout returns the time collectors get for a scrape whose timeout
+// header is header: the timeout less a margin for encoding and transfer of
+// a tenth of it, at most 500ms. ok is false when header holds no positive
+// number of seconds.
+func scrapeTimeout(header string) (d time.Duration, ok bool) {
+	secs, err := strconv.ParseFloat(header, 64)
+	if err != nil || !(secs > 0) || secs > math.MaxInt64/float64(time.Second) {
+		return 0, false
+	}
+	timeout := time.Duration(secs * float64(time.Second))
+	return timeout - min(500*time.Millisecond, timeout/10), true
+}
+
+// metricsHandler serves the telemetry path. Every request gathers the
+// exporter's registries and a scrape of the collectors bounded by the
+// request's deadline; that needs a gatherer per request, so the in-flight
+// limit is applied around the per-request promhttp handlers.
+func (e *exporter) metricsHandler() http.Handler {
+	opts := promhttp.HandlerOpts{
+		ErrorLog:          slog.NewLogLogger(e.logger.Handler(), slog.LevelError),
+		ErrorHandling:     promhttp.ContinueOnError,
+		EnableOpenMetrics: true,
+	}
+	gatherers := prometheus.Gatherers{e.reg}
+	if e.exporterReg != nil {
+		opts.Registry = e.exporterReg
+		gatherers = append(gatherers, e.exporterReg)
+	}
+	var h http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := e.scrapeContext(r)
+		defer cancel()
+		reg := prometheus.NewRegistry()
+		reg.MustRegister(e.newScrape(ctx))
+		promhttp.HandlerFor(slices.Concat(gatherers, prometheus.Gatherers{reg}), opts).ServeHTTP(w, r)
+	})
+	h = limitInFlight(e.cfg.maxRequests, h)
+	if e.exporterReg != nil {
+		h = promhttp.InstrumentMetricHandler(e.exporterReg, h)
+	}
+	return h
+}
+
+func (e *exporter) scrapeContext(r *http.Request) (context.Context, context.CancelFunc) {
+	header := r.Header.Get(timeoutHeader)
+	if header == "" {
+		return context.WithCancel(r.Context())
+	}
+	d, ok := scrapeTimeout(header)
+	if !ok {
+		e.logger.Debug("Ignoring invalid scrape timeout", "header", timeoutHeader, "value", header)
+		return context.WithCancel(r.Context())
+	}
+	return context.WithTimeout(r.Context(), d)
+}
+
+// limitInFlight answers 503 to requests beyond max running at once, as
+// promhttp's MaxRequestsInFlight does; max <= 0 means no limit.
+func limitInFlight(max int, next http.Handler) http.Handler {
+	if max <= 0 {
+		return next
+	}
+	sem := make(chan struct{}, max)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case sem <- struct{}{}:
+			defer func() { <-sem }()
+			next.ServeHTTP(w, r)
+		default:
+			http.Error(w, fmt.Sprintf("Limit of concurrent requests reached (%d), try again later.", max),
+				http.StatusServiceUnavailable)
+		}
+	})
+}
+
+// scrape is one scrape of every enabled collector, run concurrently under
+// ctx, with node_exporter's per-collector duration and success gauges.
+type scrape struct {
+	ctx      context.Context
+	sups     []*supervisor
+	logger   *slog.Logger
+	duration *prometheus.Desc
+	success  *prometheus.Desc
+}
+
+func (e *exporter) newScrape(ctx context.Context) *scrape {
+	return &scrape{
+		ctx:    ctx,
+		sups:   e.sups,
+		logger: e.logger,
+		duration: prometheus.NewDesc(
+			prometheus.BuildFQName(e.p.Namespace, "scrape", "collector_duration_seconds"),
+			e.p.Name+": Duration of a collector scrape.",
+			[]string{"collector"}, nil),
+		success: prometheus.NewDesc(
+			prometheus.BuildFQName(e.p.Namespace, "scrape", "collector_success"),
+			e.p.Name+": Whether a collector succeeded.",
+			[]string{"collector"}, nil),
+	}
+}
+
+// Describe implements prometheus.Collector.
+func (s *scrape) Describe(ch chan<- *prometheus.Desc) {
+	ch <- s.duration
+	ch <- s.success
+}
+
+// Collect implements prometheus.Collector.
+func (s *scrape) Collect(ch chan<- prometheus.Metric) {
+	var wg sync.WaitGroup
+	for _, sup := range s.sups {
+		wg.Go(func() { s.collect(sup, ch) })
+	}
+	wg.Wait()
+}
+
+// collect runs one collector. A collector not constructed yet reports
+// success 0 and duration 0; one that fails or overruns the deadline reports
+// success 0; ErrNoData counts as success.
+func (s *scrape) collect(sup *supervisor, ch chan<- prometheus.Metric) {
+	start := time.Now()
+	metrics, err := sup.update(s.ctx)
+	duration := time.Since(start).Seconds()
+	success := 1.0
+	switch {
+	case err == nil:
+	case errors.Is(err, errNotBuilt):
+		duration, success = 0, 0
+	case errors.Is(err, ErrNoData):
+		s.logger.Debug("Collector returned no data", "collector", sup.name, "duration_seconds", duration, "err", err)
+	default:
+		s.logger.Error("Collector failed", "collector", sup.name, "duration_seconds", duration, "err", err)
+		success = 0
+	}
+	for _, m := range metrics {
+		ch <- m
+	}
+	ch <- prometheus.MustNewConstMetric(s.duration, prometheus.GaugeValue, duration, sup.name)
+	ch <- prometheus.MustNewConstMetric(s.success, prometheus.GaugeValue, success, sup.name)
+}

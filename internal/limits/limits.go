@@ -1,0 +1,105 @@
+// Package limits caps the number of series of a metric.
+//
+// A collector keeps one Limiter per capped metric and asks it, at every
+// scrape, whether each series may be exposed under its own labels:
+//
+//	for key, v := range perWorkload {
+//		labels := v.labels
+//		if !limiter.Admit(key) {
+//			labels = limits.OverflowLabels()
+//		}
+//		... // sum v into the series of labels
+//	}
+//
+// Series that are refused are summed into one overflow series whose cgroup
+// label is OverflowLabel and whose other workload labels are empty, so the
+// metric's totals stay right while its cardinality stays bounded.
+package limits
+
+import (
+	"sync"
+
+	"github.com/bpfleet/bpfleet/internal/selfmetrics"
+	"github.com/bpfleet/bpfleet/internal/workload"
+)
+
+// OverflowLabel is the cgroup label value of the overflow series.
+const OverflowLabel = "__overflow__"
+
+// OverflowLabels returns the workload labels of the overflow series.
+func OverflowLabels() workload.Labels {
+	return workload.Labels{Cgroup: OverflowLabel}
+}
+
+// Limiter admits at most max distinct series keys of one metric. Admission
+// is sticky: an admitted key stays admitted, so a series never moves between
+// its own labels and the overflow series, until Forget releases its slot.
+// Safe for concurrent use.
+type Limiter struct {
+	metric string
+	max    int
+	self   *selfmetrics.Metrics
+
+	mu       sync.Mutex
+	admitted map[string]struct{}
+}
+
+// New returns a Limiter for metric (its full name, e.g.
+// "kernel_process_exits_total"), which admits at most max keys; max <= 0
+// admits every key. Refusals are counted in self (nil counts nothing).
+func New(metric string, max int, self *selfmetrics.Metrics) *Limiter {
+	return &Limiter{
+		metric:   metric,
+		max:      max,
+		self:     self,
+		admitted: make(map[string]struct{}),
+	}
+}
+
+// Admit reports whether the series with key may be exposed under its own
+// labels. It admits keys already admitted and, while fewer than max keys are
+// admitted, new ones.
+//
+// Call Admit once per series per scrape: every refusal adds 1 to
+// <ns>_series_overflow_total{metric}, so that counter is the number of
+// series of metric folded into its overflow series, summed over scrapes (a
+// series refused at 3 scrapes counts 3). Its rate is the number of series
+// over the cap per scrape times the scrape rate.
+func (l *Limiter) Admit(key string) bool {
+	if l.admit(key) {
+		return true
+	}
+	if l.self != nil {
+		l.self.AddSeriesOverflow(l.metric, 1)
+	}
+	return false
+}
+
+func (l *Limiter) admit(key string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if _, ok := l.admitted[key]; ok {
+		return true
+	}
+	if l.max > 0 && len(l.admitted) >= l.max {
+		return false
+	}
+	l.admitted[key] = struct{}{}
+	return true
+}
+
+// Forget releases the slot of key, for instance when its workload is gone;
+// a later Admit of key competes for a slot like a new key. Forgetting a key
+// that is not admitted does nothing.
+func (l *Limiter) Forget(key string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.admitted, key)
+}
+
+// Len returns the number of admitted keys.
+func (l *Limiter) Len() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.admitted)
+}

@@ -21,6 +21,10 @@ import (
 // blockOperations names enum block_op, a histogram's labels.
 var blockOperations = []string{"read", "write", "flush", "discard", "other"}
 
+var blockIOLatencyDesc = prometheus.NewDesc("kernel_block_io_latency_seconds",
+	"Block I/O request latency from issue to the device to completion, by device and operation.",
+	[]string{"device", "operation"}, nil)
+
 // blockCollector measures block I/O latency per device and operation
 // (bpf/kernel/block.bpf.c). It uses classic tracepoints and no CO-RE, so it
 // also works on kernels without BTF.
@@ -39,12 +43,7 @@ func newBlock(_ context.Context, env exporter.Env) (exporter.Collector, error) {
 	if err := checkBlockFormats(); err != nil {
 		return nil, err
 	}
-	c := &blockCollector{
-		latency: prometheus.NewDesc("kernel_block_io_latency_seconds",
-			"Block I/O request latency from issue to the device to completion, by device and operation.",
-			[]string{"device", "operation"}, nil),
-		devices: make(map[uint32]string),
-	}
+	c := &blockCollector{latency: blockIOLatencyDesc, devices: make(map[uint32]string)}
 	var err error
 	c.bpfCollector, err = loadCollector("block", env, loadBlock, &c.objs)
 	if err != nil {

@@ -32,6 +32,16 @@ func Specs() []exporter.Spec {
 	}
 }
 
+// Descs returns the descriptors of every metric the collectors serve (the
+// scaffold's and self-metrics aside), for documentation checks.
+func Descs() []*prometheus.Desc {
+	return []*prometheus.Desc{
+		blockIOLatencyDesc, oomKillsDesc, processExecsDesc, processForksDesc, processExitsDesc,
+		schedRunqueueLatencyDesc, tcpConnectionsDesc, tcpConnectFailuresDesc, tcpConnectLatencyDesc,
+		tcpRetransmitsDesc, tcpResetsDesc,
+	}
+}
+
 // workloadDesc describes a per-workload metric: workload labels, then extra.
 func workloadDesc(name, help string, extra ...string) *prometheus.Desc {
 	return prometheus.NewDesc(prometheus.BuildFQName(namespace, "", name), help,

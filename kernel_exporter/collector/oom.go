@@ -10,6 +10,8 @@ import (
 	"github.com/bpfleet/bpfleet/internal/maps"
 )
 
+var oomKillsDesc = workloadDesc("oom_kills_total", "Processes of the workload chosen as victims by the OOM killer (global or cgroup).")
+
 // oomCollector counts OOM kills per victim workload (bpf/kernel/oom.bpf.c).
 type oomCollector struct {
 	bpfCollector
@@ -19,8 +21,7 @@ type oomCollector struct {
 
 func newOOM(_ context.Context, env exporter.Env) (exporter.Collector, error) {
 	c := &oomCollector{}
-	kills := workloadDesc("oom_kills_total", "Processes of the workload chosen as victims by the OOM killer (global or cgroup).")
-	c.events = map[uint32]counterEvent{0: {kills, "kernel_oom_kills_total", nil}}
+	c.events = map[uint32]counterEvent{0: {oomKillsDesc, "kernel_oom_kills_total", nil}}
 	var err error
 	c.bpfCollector, err = loadCollector("oom", env, loadOom, &c.objs)
 	if err != nil {

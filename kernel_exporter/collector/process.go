@@ -10,6 +10,12 @@ import (
 	"github.com/bpfleet/bpfleet/internal/maps"
 )
 
+var (
+	processExecsDesc = workloadDesc("process_execs_total", "Successful execve calls by tasks of the workload.")
+	processForksDesc = workloadDesc("process_forks_total", "New processes (fork or clone without CLONE_THREAD) created by tasks of the workload.")
+	processExitsDesc = workloadDesc("process_exits_total", "Whole-process exits of the workload, by outcome: success (exit code 0), failure (non-zero exit code) or signal (killed by a signal).", "outcome")
+)
+
 // processCollector counts execs, forks and whole-process exits per workload
 // (bpf/kernel/process.bpf.c).
 type processCollector struct {
@@ -20,9 +26,7 @@ type processCollector struct {
 
 func newProcess(_ context.Context, env exporter.Env) (exporter.Collector, error) {
 	c := &processCollector{}
-	execs := workloadDesc("process_execs_total", "Successful execve calls by tasks of the workload.")
-	forks := workloadDesc("process_forks_total", "New processes (fork or clone without CLONE_THREAD) created by tasks of the workload.")
-	exits := workloadDesc("process_exits_total", "Whole-process exits of the workload, by outcome: success (exit code 0), failure (non-zero exit code) or signal (killed by a signal).", "outcome")
+	execs, forks, exits := processExecsDesc, processForksDesc, processExitsDesc
 	c.events = map[uint32]counterEvent{
 		0: {execs, "kernel_process_execs_total", nil},
 		1: {forks, "kernel_process_forks_total", nil},

@@ -10,6 +10,8 @@ import (
 	"github.com/bpfleet/bpfleet/internal/maps"
 )
 
+var schedRunqueueLatencyDesc = workloadDesc("runqueue_latency_seconds", "Time tasks of the workload waited runnable on a run queue before running (wakeup or preemption to on-CPU).")
+
 // schedCollector measures run-queue latency per workload
 // (bpf/kernel/sched.bpf.c).
 type schedCollector struct {
@@ -19,9 +21,7 @@ type schedCollector struct {
 }
 
 func newSched(_ context.Context, env exporter.Env) (exporter.Collector, error) {
-	c := &schedCollector{
-		latency: workloadDesc("runqueue_latency_seconds", "Time tasks of the workload waited runnable on a run queue before running (wakeup or preemption to on-CPU)."),
-	}
+	c := &schedCollector{latency: schedRunqueueLatencyDesc}
 	var err error
 	c.bpfCollector, err = loadCollector("sched", env, loadSched, &c.objs)
 	if err != nil {

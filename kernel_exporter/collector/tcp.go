@@ -15,6 +15,14 @@ import (
 // histogram's labels.
 var tcpFamilies = []string{"ipv4", "ipv6"}
 
+var (
+	tcpConnectionsDesc     = workloadDesc("tcp_connections_total", "TCP connections established by the workload: outbound (connect) or inbound (accepted by its listeners).", "family", "direction")
+	tcpConnectFailuresDesc = workloadDesc("tcp_connect_failures_total", "Outbound TCP connects of the workload that failed (SYN_SENT to CLOSE: refused, timed out, unreachable).", "family")
+	tcpConnectLatencyDesc  = workloadDesc("tcp_connect_latency_seconds", "Time from an outbound TCP connect's SYN to ESTABLISHED.", "family")
+	tcpRetransmitsDesc     = workloadDesc("tcp_retransmits_total", "TCP segments retransmitted by sockets of the workload.", "family")
+	tcpResetsDesc          = workloadDesc("tcp_resets_total", "TCP resets sent or received by sockets of the workload; resets sent for segments that matched no socket have empty workload labels.", "family", "direction")
+)
+
 // tcpCollector counts TCP connections, failures, retransmits and resets and
 // measures connect latency per workload (bpf/kernel/tcp.bpf.c).
 type tcpCollector struct {
@@ -25,14 +33,8 @@ type tcpCollector struct {
 }
 
 func newTCP(_ context.Context, env exporter.Env) (exporter.Collector, error) {
-	conns := workloadDesc("tcp_connections_total", "TCP connections established by the workload: outbound (connect) or inbound (accepted by its listeners).", "family", "direction")
-	failures := workloadDesc("tcp_connect_failures_total", "Outbound TCP connects of the workload that failed (SYN_SENT to CLOSE: refused, timed out, unreachable).", "family")
-	retrans := workloadDesc("tcp_retransmits_total", "TCP segments retransmitted by sockets of the workload.", "family")
-	resets := workloadDesc("tcp_resets_total", "TCP resets sent or received by sockets of the workload; resets sent for segments that matched no socket have empty workload labels.", "family", "direction")
-	c := &tcpCollector{
-		latency: workloadDesc("tcp_connect_latency_seconds", "Time from an outbound TCP connect's SYN to ESTABLISHED.", "family"),
-		events:  make(map[uint32]counterEvent),
-	}
+	conns, failures, retrans, resets := tcpConnectionsDesc, tcpConnectFailuresDesc, tcpRetransmitsDesc, tcpResetsDesc
+	c := &tcpCollector{latency: tcpConnectLatencyDesc, events: make(map[uint32]counterEvent)}
 	kinds := []counterEvent{ // enum tcp_kind order
 		{conns, "kernel_tcp_connections_total", []string{"outbound"}},
 		{conns, "kernel_tcp_connections_total", []string{"inbound"}},

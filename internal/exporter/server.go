@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/common/version"
 	"github.com/prometheus/exporter-toolkit/web"
 
+	"github.com/bpfleet/bpfleet/internal/retry"
 	"github.com/bpfleet/bpfleet/internal/selfmetrics"
 	"github.com/bpfleet/bpfleet/internal/workload"
 )
@@ -95,6 +96,9 @@ func (e *exporter) serve(ctx context.Context) int {
 	for _, s := range e.sups {
 		running.Go(func() { s.run(supCtx) })
 	}
+	if e.resolver != nil {
+		running.Go(func() { e.watchCgroups(supCtx) })
+	}
 	srv := &http.Server{Handler: e.handler, ReadHeaderTimeout: 10 * time.Second}
 	served := make(chan error, 1)
 	go func() { served <- web.ListenAndServe(srv, e.cfg.web, e.logger) }()
@@ -113,6 +117,17 @@ func (e *exporter) serve(ctx context.Context) int {
 	running.Wait()
 	e.release()
 	return code
+}
+
+// watchCgroups runs the workload resolver's cgroup watcher until ctx is
+// done, retrying with backoff while its program cannot be loaded; lookups
+// work without it, only short-lived cgroups lose their labels.
+func (e *exporter) watchCgroups(ctx context.Context) {
+	logger := e.logger.With("component", "workload")
+	opts := append([]retry.Option{retry.OnError(func(err error, next time.Duration) {
+		logger.Warn("Cannot watch new cgroups; retrying", "err", err, "retry_in", next)
+	})}, e.p.Retry...)
+	_ = retry.Do(ctx, func(ctx context.Context) error { return e.resolver.Watch(ctx, e.self) }, opts...)
 }
 
 func (e *exporter) shutdownHTTP(srv *http.Server) {

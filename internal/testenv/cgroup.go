@@ -154,6 +154,13 @@ func (c *Cgroup) Run(tb testing.TB, name string, args ...string) int {
 	return p.Wait(tb)
 }
 
+// Remove removes the cgroup now (killing what is left in it), before the
+// test ends.
+func (c *Cgroup) Remove(tb testing.TB) {
+	tb.Helper()
+	c.remove(tb)
+}
+
 // remove kills what is left in the cgroup and removes its directories.
 func (c *Cgroup) remove(tb testing.TB) {
 	for _, dir := range c.dirs() {

@@ -158,6 +158,12 @@ func (r *Resolver) Lookup(ctx context.Context, id uint64) (labels Labels, alive 
 	return e.labels, true
 }
 
+// Remember resolves and caches the labels of cgroup id at path (relative to
+// the v2 root), as Watch learns them when the cgroup is made.
+func (r *Resolver) Remember(ctx context.Context, id uint64, path string) {
+	r.cache.Add(id, r.resolve(ctx, path))
+}
+
 // resolve builds the labels of the cgroup at path, asking the CRI endpoint
 // about Kubernetes containers.
 func (r *Resolver) resolve(ctx context.Context, path string) entry {

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/bpfleet/bpfleet/internal/exporter"
@@ -132,7 +133,8 @@ type harness struct {
 func newHarness(tb testing.TB, newCollector exporter.New) *harness {
 	tb.Helper()
 	testenv.RequireRoot(tb)
-	self, err := selfmetrics.New(namespace, prometheus.NewRegistry())
+	reg := prometheus.NewRegistry()
+	self, err := selfmetrics.New(namespace, reg)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -141,6 +143,7 @@ func newHarness(tb testing.TB, newCollector exporter.New) *harness {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { resolver.Close() })
+	watchCgroups(tb, resolver, self, reg)
 	env := exporter.Env{
 		Logger:    slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Namespace: namespace,
@@ -157,6 +160,29 @@ func newHarness(tb testing.TB, newCollector exporter.New) *harness {
 		}
 	})
 	return &harness{tb: tb, c: c}
+}
+
+// watchCgroups runs the resolver's cgroup watcher, as the exporter does,
+// until the test ends; it returns once the watcher's program is attached.
+func watchCgroups(tb testing.TB, r *workload.Resolver, self *selfmetrics.Metrics, reg *prometheus.Registry) {
+	tb.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Watch(ctx, self) }()
+	tb.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			tb.Errorf("watching cgroups: %v", err)
+		}
+	})
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if n, _ := testutil.GatherAndCount(reg, namespace+"_bpf_program_attached"); n > 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			tb.Fatal("cgroup watcher not attached after 10s")
+		}
+	}
 }
 
 // snapshot is one scrape: series name{label="value",...} → sample.

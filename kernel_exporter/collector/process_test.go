@@ -68,3 +68,21 @@ func TestProcessExitOutcomes(t *testing.T) {
 		}
 	}
 }
+
+// A workload whose cgroup is gone before the scrape keeps its counts and
+// its labels until the grace period ends.
+func TestProcessCountsOfRemovedCgroup(t *testing.T) {
+	h := newHarness(t, newProcess)
+	cg := testenv.NewCgroup(t)
+	p := cg.Start(t, "exec", "10", "/bin/true")
+	p.Go(t)
+	if code := p.Wait(t); code != 0 {
+		t.Fatalf("workload exited %d", code)
+	}
+	cg.Remove(t)
+
+	after := h.scrape()
+	if got := after.counter("kernel_process_execs_total", workloadLabels(cg)...); got != 12 {
+		t.Errorf("execs of the removed cgroup: %v, want 12 (the workload, its warm-up exec and its 10 children)", got)
+	}
+}

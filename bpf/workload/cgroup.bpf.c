@@ -1,0 +1,46 @@
+//go:build ignore
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * cgroup: tells user space the path of every new cgroup v2 directory at
+ * mkdir time, so that workloads that live shorter than a scrape interval
+ * (a container that is OOM-killed and removed) keep their labels after
+ * their cgroup is gone. A rare event, so a ring buffer; every record that
+ * does not fit is counted under LOST_RINGBUF_FULL.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include "bpfleet/maps.h"
+
+#define CGROUP_PATH_MAX 512
+
+struct cgroup_event {
+	__u64 id;
+	char path[CGROUP_PATH_MAX];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 256 * 1024);
+} cgroup_events SEC(".maps");
+
+DECLARE_LOST_EVENTS;
+
+SEC("tp_btf/cgroup_mkdir")
+int BPF_PROG(cgroup_mkdir, struct cgroup *cgrp, const char *path)
+{
+	if (BPF_CORE_READ(cgrp, root, hierarchy_id) != 0)
+		return 0; /* a cgroup v1 hierarchy */
+	struct cgroup_event *ev = bpf_ringbuf_reserve(&cgroup_events, sizeof(*ev), 0);
+	if (!ev) {
+		lost_event(&lost_events, LOST_RINGBUF_FULL);
+		return 0;
+	}
+	ev->id = BPF_CORE_READ(cgrp, kn, id);
+	bpf_probe_read_kernel_str(ev->path, sizeof(ev->path), path);
+	bpf_ringbuf_submit(ev, 0);
+	return 0;
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";

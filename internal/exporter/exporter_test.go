@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -489,5 +490,37 @@ func TestWorkloadResolverError(t *testing.T) {
 		&bytes.Buffer{}, &stderr)
 	if code != 1 || !strings.Contains(stderr.String(), "creating workload resolver") {
 		t.Errorf("exit %d, stderr:\n%s\nwant 1 and the resolver error", code, stderr.String())
+	}
+}
+
+// A collector the host cannot support is tried once, not retried, and
+// reports failure while the others serve.
+func TestUnsupportedCollectorIsNotRetried(t *testing.T) {
+	var closes, attempts atomic.Int32
+	unsupported := exporter.Spec{
+		Name:    "unsupported",
+		Help:    "Needs a hook this kernel lacks.",
+		Default: true,
+		Constructor: func(context.Context, exporter.Env) (exporter.Collector, error) {
+			attempts.Add(1)
+			return nil, fmt.Errorf("attaching kprobe/foo: %w", errors.ErrUnsupported)
+		},
+	}
+	r := start(t, program(gauge(&closes), unsupported))
+	r.waitReady(t)
+	time.Sleep(300 * time.Millisecond) // several retry intervals of the test program
+	if n := attempts.Load(); n != 1 {
+		t.Errorf("unsupported collector constructed %d times, want 1", n)
+	}
+	_, body := r.get(t, "/metrics")
+	mfs := parse(t, body)
+	if got, ok := value(mfs, "test_scrape_collector_success", "collector", "unsupported"); !ok || got != 0 {
+		t.Errorf("success of unsupported collector = %v (present %v), want 0", got, ok)
+	}
+	if got, _ := value(mfs, "test_static_value"); got != 42 {
+		t.Errorf("other collector's value = %v, want 42", got)
+	}
+	if !strings.Contains(r.stderr.String(), "not supported on this host") {
+		t.Errorf("unsupported collector not logged:\n%s", r.stderr.String())
 	}
 }

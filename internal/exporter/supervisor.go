@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/cilium/ebpf"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/bpfleet/bpfleet/internal/retry"
@@ -57,6 +58,11 @@ func (s *supervisor) run(ctx context.Context) {
 func (s *supervisor) construct(ctx context.Context) error {
 	c, err := s.build(ctx, s.env)
 	s.attempted.Store(true)
+	if errors.Is(err, errors.ErrUnsupported) || errors.Is(err, ebpf.ErrNotSupported) {
+		// Retrying cannot help: this kernel lacks a hook or feature.
+		s.env.Logger.Warn("Collector not supported on this host; it stays off", "err", err)
+		return retry.Permanent(err)
+	}
 	if err != nil {
 		return err
 	}

@@ -22,7 +22,7 @@ TEST_DEBS   := prometheus iproute2 nftables
 GEN_DEBS    := clang llvm libbpf-dev bpftool
 TEST_FLAGS  ?= -count=1 -timeout 30m
 
-.PHONY: all build run test test-deps gen-deps generate vmlinux lint bench clean
+.PHONY: all build run test test-deps gen-deps generate check-generated vmlinux lint bench clean
 
 all: build
 
@@ -59,6 +59,11 @@ gen-deps:
 generate: gen-deps
 	cd internal && $(GO) generate ./...
 	cd kernel_exporter && $(GO) generate ./...
+
+# Fails when the committed generated files differ from what the sources give.
+check-generated: generate
+	@git diff --exit-code --stat -- '*.o' '*_bpfel.go' internal/histogram/table.go bpf/include/bpfleet/histogram_table.h \
+		|| (echo "generated files are stale: run make generate and commit them"; exit 1)
 
 # Regenerates bpf/include/vmlinux.h from the running kernel's BTF.
 vmlinux: gen-deps

@@ -30,9 +30,10 @@ build:
 	@mkdir -p bin
 	$(foreach e,$(EXPORTERS),$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/$(e) ./$(e) &&) true
 
+# Runs kernel_exporter in the foreground as root (through sudo when needed).
 run: build
 	@echo "kernel_exporter: metrics at http://localhost:10061/metrics (Ctrl-C stops it)"
-	sudo ./bin/kernel_exporter $(ARGS) 2>/dev/null || ./bin/kernel_exporter $(ARGS)
+	@if [ "$$(id -u)" = 0 ]; then ./bin/kernel_exporter $(ARGS); else sudo ./bin/kernel_exporter $(ARGS); fi
 
 # Installs the Debian packages the tests need when a command is missing.
 test-deps:

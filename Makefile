@@ -14,7 +14,7 @@ VERSION_PKG := github.com/prometheus/common/version
 LDFLAGS     := -X $(VERSION_PKG).Version=$(VERSION) -X $(VERSION_PKG).Revision=$(REVISION) \
                -X $(VERSION_PKG).Branch=$(BRANCH) -X $(VERSION_PKG).BuildUser=bpfleet \
                -X $(VERSION_PKG).BuildDate=$(shell date -u +%Y%m%d-%H:%M:%S)
-EXPORTERS   := kernel_exporter
+EXPORTERS   := kernel_exporter dns_exporter
 PACKAGES    := ./internal/... $(addsuffix /...,$(addprefix ./,$(EXPORTERS)))
 # Debian packages the tests use: promtool (metrics lint), iproute2 (network
 # namespaces, veth), nftables (packet loss for retransmit tests).
@@ -59,7 +59,7 @@ gen-deps:
 # Regenerates histogram tables and every bpf2go binding and object.
 generate: gen-deps
 	cd internal && $(GO) generate ./...
-	cd kernel_exporter && $(GO) generate ./...
+	$(foreach e,$(EXPORTERS),cd $(e) && $(GO) generate ./... && cd .. &&) true
 
 # Fails when the committed generated files differ from what the sources give.
 check-generated: generate

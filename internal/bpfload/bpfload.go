@@ -3,9 +3,10 @@
 // owns what it loaded until Close.
 //
 // Supported hooks: tp_btf/<tracepoint> (kernel BTF needed), raw_tp/<name>,
-// and tracepoint/<group>/<name> (tracefs is mounted at /sys/kernel/tracing
-// when it is missing). Programs of other types are loaded but left for the
-// caller to attach (Set.Program).
+// tracepoint/<group>/<name> (tracefs is mounted at /sys/kernel/tracing when
+// it is missing), and cgroup_skb/ingress|egress on the cgroup given with
+// CgroupRoot. Programs of other types are loaded but left for the caller to
+// attach (Set.Program).
 package bpfload
 
 import (
@@ -39,14 +40,18 @@ type Set struct {
 // struct with `ebpf:"name"` tags; it must implement Close). On error
 // everything loaded so far is released and each program that could not be
 // attached is reported detached. The caller owns the Set and must Close it.
-func Load(spec *ebpf.CollectionSpec, objs interface{ Close() error }, self *selfmetrics.Metrics) (*Set, error) {
+func Load(spec *ebpf.CollectionSpec, objs interface{ Close() error }, self *selfmetrics.Metrics, opts ...Option) (*Set, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	coll, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{})
 	if err != nil {
 		reportAll(self, spec, false)
 		return nil, fmt.Errorf("loading BPF objects: %w", verifierDetail(err))
 	}
 	s := &Set{programs: make(map[string]*ebpf.Program), self: self}
-	if err := s.attachAll(spec, coll); err != nil {
+	if err := s.attachAll(spec, coll, o); err != nil {
 		s.closeLinks()
 		coll.Close()
 		reportAll(self, spec, false)
@@ -69,14 +74,27 @@ func Load(spec *ebpf.CollectionSpec, objs interface{ Close() error }, self *self
 	return s, nil
 }
 
-func (s *Set) attachAll(spec *ebpf.CollectionSpec, coll *ebpf.Collection) error {
+// Option configures Load.
+type Option func(*options)
+
+type options struct {
+	cgroup string
+}
+
+// CgroupRoot attaches cgroup_skb programs to the cgroup directory path
+// (usually the cgroup v2 root, so that every socket on the host is seen).
+func CgroupRoot(path string) Option {
+	return func(o *options) { o.cgroup = path }
+}
+
+func (s *Set) attachAll(spec *ebpf.CollectionSpec, coll *ebpf.Collection, o options) error {
 	names := make([]string, 0, len(coll.Programs))
 	for name := range coll.Programs {
 		names = append(names, name)
 	}
 	slices.Sort(names)
 	for _, name := range names {
-		l, err := attach(spec.Programs[name], coll.Programs[name])
+		l, err := attach(spec.Programs[name], coll.Programs[name], o)
 		if err != nil {
 			return fmt.Errorf("attaching %s: %w", name, err)
 		}
@@ -89,9 +107,14 @@ func (s *Set) attachAll(spec *ebpf.CollectionSpec, coll *ebpf.Collection) error 
 
 // attach attaches prog by its section; it returns a nil link for programs
 // whose hook needs a target the section does not name.
-func attach(spec *ebpf.ProgramSpec, prog *ebpf.Program) (link.Link, error) {
+func attach(spec *ebpf.ProgramSpec, prog *ebpf.Program, o options) (link.Link, error) {
 	section := spec.SectionName
 	switch {
+	case spec.Type == ebpf.CGroupSKB:
+		if o.cgroup == "" {
+			return nil, fmt.Errorf("%s program needs a cgroup to attach to (CgroupRoot)", section)
+		}
+		return link.AttachCgroup(link.CgroupOptions{Path: o.cgroup, Attach: spec.AttachType, Program: prog})
 	case spec.Type == ebpf.Tracing && spec.AttachType == ebpf.AttachTraceRawTp:
 		return link.AttachTracing(link.TracingOptions{Program: prog})
 	case spec.Type == ebpf.RawTracepoint:

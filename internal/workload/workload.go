@@ -63,6 +63,7 @@ type Options struct {
 // at most once per second. Labels are cached per id in an LRU cache, and
 // are not fetched again while the cgroup lives at the same path.
 type Resolver struct {
+	root   string
 	paths  pathFinder
 	cri    *criClient // nil without a CRI endpoint
 	cache  *lru.Cache[uint64, entry]
@@ -92,7 +93,7 @@ func NewResolver(opts Options) (*Resolver, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Resolver{paths: paths, logger: opts.Logger}
+	r := &Resolver{root: root, paths: paths, logger: opts.Logger}
 	if r.cache, err = lru.New[uint64, entry](opts.CacheSize); err != nil {
 		r.Close()
 		return nil, fmt.Errorf("creating cache: %w", err)
@@ -157,6 +158,9 @@ func (r *Resolver) Lookup(ctx context.Context, id uint64) (labels Labels, alive 
 	r.cache.Add(id, e)
 	return e.labels, true
 }
+
+// CgroupRoot returns the cgroup v2 mount the Resolver resolves against.
+func (r *Resolver) CgroupRoot() string { return r.root }
 
 // Remember resolves and caches the labels of cgroup id at path (relative to
 // the v2 root), as Watch learns them when the cgroup is made.

@@ -1,0 +1,383 @@
+//go:build ignore
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * dns: DNS queries, responses by rcode, latency and truncation per workload,
+ * seen at the socket (cgroup_skb on the cgroup v2 root): every socket on the
+ * node in any network namespace, each packet once, attributed through the
+ * socket's cgroup. Only the client's side counts: queries leave a socket
+ * towards a DNS port, responses arrive from one. A DNS server on the node
+ * receives queries on its DNS port and sends responses from it, which match
+ * neither, so its traffic is not mistaken for a client's.
+ *
+ * Queries wait in dns_pending, keyed by socket cookie and DNS id, until their
+ * response arrives (a latency sample) or user space reaps them after the
+ * timeout (an unanswered query).
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+#include "bpfleet/maps.h"
+#include "bpfleet/histogram.h"
+
+#define ETH_P_IP 0x0800
+#define ETH_P_IPV6 0x86DD
+#define IPPROTO_HOPOPTS 0
+#define IPPROTO_ROUTING 43
+#define IPPROTO_FRAGMENT 44
+#define IPPROTO_AH 51
+#define IPPROTO_DSTOPTS 60
+#define DNS_HEADER_LEN 12
+#define DNS_MAX_LABELS 128
+#define DNS_MAX_NAME 255
+
+/* Closed label values; collector/dns.go names them in the same order. */
+enum dns_qtype {
+	QT_A, QT_AAAA, QT_CNAME, QT_MX, QT_NS, QT_PTR, QT_SOA, QT_SRV, QT_TXT, QT_HTTPS, QT_SVCB, QT_ANY, QT_OTHER,
+};
+enum dns_rcode {
+	RC_NOERROR, RC_FORMERR, RC_SERVFAIL, RC_NXDOMAIN, RC_NOTIMP, RC_REFUSED, RC_OTHER,
+};
+enum dns_kind {
+	DNS_QUERY = 0,
+	DNS_RESPONSE = 1,
+	DNS_TRUNCATED = 2,
+};
+enum dns_malformed {
+	MAL_TRUNCATED = 0,   /* the packet ends inside the header or question */
+	MAL_BAD_LABEL = 1,   /* a label length of 64-191 (reserved label types) */
+	MAL_COMPRESSION = 2, /* a compression pointer that does not point backwards */
+	MAL_NAME_TOO_LONG = 3,
+	MAL_NO_QUESTION = 4,
+	MAL_REASONS = 5,
+};
+
+/*
+ * counter_key.event: kind | qtype << 4 | rcode << 8 | tcp << 12 | ipv6 << 13.
+ * hist_key.labels: qtype | tcp << 8 | ipv6 << 9.
+ */
+#define EVENT(kind, qt, rc, tcp, v6) ((kind) | (qt) << 4 | (rc) << 8 | (tcp) << 12 | (v6) << 13)
+#define HIST_LABELS(qt, tcp, v6) ((qt) | (tcp) << 8 | (v6) << 9)
+
+struct pending_key {
+	__u64 cookie; /* socket cookie */
+	__u16 id;     /* DNS id */
+	__u16 pad[3];
+};
+
+struct pending_query {
+	__u64 ts;     /* CLOCK_MONOTONIC ns when the query left */
+	__u64 cgroup; /* the querying socket's cgroup v2 id */
+	__u32 labels; /* HIST_LABELS of the query */
+	__u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct pending_key);
+	__type(value, struct pending_query);
+} dns_pending SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct counter_key);
+	__type(value, __u64);
+} dns_counts SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct hist_key);
+	__type(value, struct hist_value);
+} dns_latency SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, MAL_REASONS);
+	__type(key, __u32);
+	__type(value, __u64);
+} dns_malformed SEC(".maps");
+
+/* DNS ports, network byte order → 1; filled from --collector.dns.ports. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16);
+	__type(key, __u16);
+	__type(value, __u8);
+} dns_ports SEC(".maps");
+
+DECLARE_LOST_EVENTS;
+
+/* A packet's transport and where its DNS message starts. */
+struct l4 {
+	__u32 dns_off;
+	__be16 sport, dport;
+	__u8 tcp, ipv6;
+};
+
+struct dns_header {
+	__be16 id;
+	__be16 flags;
+	__be16 qdcount, ancount, nscount, arcount;
+};
+
+/*
+ * malformed counts a malformed message. Only UDP datagrams are judged: a
+ * TCP segment may continue a message that started in an earlier segment,
+ * and parses as garbage.
+ */
+static __always_inline void malformed_if(int judged, __u32 reason)
+{
+	if (!judged)
+		return;
+	__u64 *v = bpf_map_lookup_elem(&dns_malformed, &reason);
+	if (v)
+		*v += 1;
+}
+
+static __always_inline int is_dns_port(__be16 port)
+{
+	return bpf_map_lookup_elem(&dns_ports, &port) != NULL;
+}
+
+/* ipv6_l4 skips IPv6 extension headers; returns the transport offset or -1. */
+static __always_inline int ipv6_l4(struct __sk_buff *skb, __u8 *proto)
+{
+	struct ipv6hdr ip6;
+	if (bpf_skb_load_bytes(skb, 0, &ip6, sizeof(ip6)))
+		return -1;
+	__u32 off = sizeof(ip6);
+	__u8 next = ip6.nexthdr;
+#pragma unroll
+	for (int i = 0; i < 6; i++) {
+		if (next != IPPROTO_HOPOPTS && next != IPPROTO_ROUTING && next != IPPROTO_DSTOPTS &&
+		    next != IPPROTO_FRAGMENT && next != IPPROTO_AH)
+			break;
+		__u8 ext[2];
+		if (bpf_skb_load_bytes(skb, off, ext, sizeof(ext)))
+			return -1;
+		if (next == IPPROTO_FRAGMENT) {
+			__be16 frag;
+			if (bpf_skb_load_bytes(skb, off + 2, &frag, sizeof(frag)))
+				return -1;
+			if (bpf_ntohs(frag) & 0xfff8)
+				return -1; /* not the first fragment: no transport header */
+			off += 8;
+		} else if (next == IPPROTO_AH) {
+			off += (ext[1] + 2) * 4;
+		} else {
+			off += (ext[1] + 1) * 8;
+		}
+		next = ext[0];
+	}
+	*proto = next;
+	return off;
+}
+
+/* parse_l4 finds UDP or TCP and the DNS message of a packet to or from a DNS port. */
+static __always_inline int parse_l4(struct __sk_buff *skb, struct l4 *l)
+{
+	__u8 proto;
+	int off;
+	if (skb->protocol == bpf_htons(ETH_P_IP)) {
+		struct iphdr ip;
+		if (bpf_skb_load_bytes(skb, 0, &ip, sizeof(ip)))
+			return -1;
+		if (ip.frag_off & bpf_htons(0x1fff))
+			return -1; /* not the first fragment */
+		proto = ip.protocol;
+		off = ip.ihl * 4;
+		l->ipv6 = 0;
+	} else if (skb->protocol == bpf_htons(ETH_P_IPV6)) {
+		off = ipv6_l4(skb, &proto);
+		if (off < 0)
+			return -1;
+		l->ipv6 = 1;
+	} else {
+		return -1;
+	}
+	if (proto == IPPROTO_UDP) {
+		struct udphdr udp;
+		if (bpf_skb_load_bytes(skb, off, &udp, sizeof(udp)))
+			return -1;
+		l->sport = udp.source;
+		l->dport = udp.dest;
+		l->dns_off = off + sizeof(udp);
+		l->tcp = 0;
+		return 0;
+	}
+	if (proto == IPPROTO_TCP) {
+		struct tcphdr tcp;
+		if (bpf_skb_load_bytes(skb, off, &tcp, sizeof(tcp)))
+			return -1;
+		l->sport = tcp.source;
+		l->dport = tcp.dest;
+		/* DNS over TCP: a 2-byte length, then the message. */
+		l->dns_off = off + tcp.doff * 4 + 2;
+		l->tcp = 1;
+		return 0;
+	}
+	return -1;
+}
+
+static __always_inline int load_qtype(struct __sk_buff *skb, __u32 off, int judged)
+{
+	__be16 qt;
+	if (bpf_skb_load_bytes(skb, off, &qt, sizeof(qt))) {
+		malformed_if(judged, MAL_TRUNCATED);
+		return -1;
+	}
+	return bpf_ntohs(qt);
+}
+
+static __always_inline __u32 qtype_enum(__u16 qt)
+{
+	switch (qt) {
+	case 1: return QT_A;
+	case 28: return QT_AAAA;
+	case 5: return QT_CNAME;
+	case 15: return QT_MX;
+	case 2: return QT_NS;
+	case 12: return QT_PTR;
+	case 6: return QT_SOA;
+	case 33: return QT_SRV;
+	case 16: return QT_TXT;
+	case 65: return QT_HTTPS;
+	case 64: return QT_SVCB;
+	case 255: return QT_ANY;
+	}
+	return QT_OTHER;
+}
+
+static __always_inline __u32 rcode_enum(__u16 flags)
+{
+	__u32 rc = flags & 0xf;
+	return rc <= RC_REFUSED ? rc : RC_OTHER;
+}
+
+/*
+ * question_qtype walks the first question's name, which starts at packet
+ * offset base + 12 (base: the DNS message's offset), and returns its QTYPE,
+ * or -1 after counting why the packet is malformed. A compression pointer
+ * ends the name; it must point backwards into the message, past the header,
+ * or following it could loop.
+ */
+static __always_inline int question_qtype(struct __sk_buff *skb, __u32 base, int judged)
+{
+	__u32 off = base + DNS_HEADER_LEN, name_len = 0;
+	for (int i = 0; i < DNS_MAX_LABELS; i++) {
+		__u8 len;
+		if (bpf_skb_load_bytes(skb, off, &len, 1)) {
+			malformed_if(judged, MAL_TRUNCATED);
+			return -1;
+		}
+		if (len == 0) {
+			off += 1;
+			return load_qtype(skb, off, judged);
+		}
+		if ((len & 0xc0) == 0xc0) {
+			__u8 lo;
+			if (bpf_skb_load_bytes(skb, off + 1, &lo, 1)) {
+				malformed_if(judged, MAL_TRUNCATED);
+				return -1;
+			}
+			__u32 target = (__u32)(len & 0x3f) << 8 | lo;
+			if (target < DNS_HEADER_LEN || target >= off - base) {
+				malformed_if(judged, MAL_COMPRESSION);
+				return -1;
+			}
+			return load_qtype(skb, off + 2, judged);
+		}
+		if (len & 0xc0) {
+			malformed_if(judged, MAL_BAD_LABEL);
+			return -1;
+		}
+		name_len += len + 1;
+		if (name_len > DNS_MAX_NAME) {
+			malformed_if(judged, MAL_NAME_TOO_LONG);
+			return -1;
+		}
+		off += len + 1;
+	}
+	malformed_if(judged, MAL_NAME_TOO_LONG);
+	return -1;
+}
+
+static __always_inline __u64 socket_cgroup(struct __sk_buff *skb)
+{
+	return bpf_skb_cgroup_id(skb);
+}
+
+/* handle parses one packet of a socket; egress is 1 for packets it sends. */
+static __always_inline void handle(struct __sk_buff *skb, int egress)
+{
+	struct l4 l = {};
+	if (parse_l4(skb, &l))
+		return;
+	if (egress ? !is_dns_port(l.dport) : !is_dns_port(l.sport))
+		return;
+	struct dns_header h;
+	if (bpf_skb_load_bytes(skb, l.dns_off, &h, sizeof(h))) {
+		/* A TCP segment without DNS (handshake, ACK) is not malformed. */
+		malformed_if(!l.tcp, MAL_TRUNCATED);
+		return;
+	}
+	__u16 flags = bpf_ntohs(h.flags);
+	int response = flags >> 15;
+	if (response == egress)
+		return; /* a response sent or a query received: a server's side */
+	if (h.qdcount == 0) {
+		malformed_if(!l.tcp, MAL_NO_QUESTION);
+		return;
+	}
+	int qt = question_qtype(skb, l.dns_off, !l.tcp);
+	if (qt < 0)
+		return;
+	__u32 qtype = qtype_enum(qt);
+	__u64 cgroup = socket_cgroup(skb);
+	struct pending_key pk = { .cookie = bpf_get_socket_cookie(skb), .id = h.id };
+	struct counter_key ck = { .id = cgroup };
+
+	if (egress) {
+		ck.event = EVENT(DNS_QUERY, qtype, 0, l.tcp, l.ipv6);
+		counter_add(&dns_counts, &lost_events, &ck, 1);
+		struct pending_query q = {
+			.ts = bpf_ktime_get_ns(),
+			.cgroup = cgroup,
+			.labels = HIST_LABELS(qtype, l.tcp, l.ipv6),
+		};
+		if (bpf_map_update_elem(&dns_pending, &pk, &q, BPF_ANY))
+			lost_event(&lost_events, LOST_START_FULL);
+		return;
+	}
+	ck.event = EVENT(DNS_RESPONSE, qtype, rcode_enum(flags), l.tcp, l.ipv6);
+	counter_add(&dns_counts, &lost_events, &ck, 1);
+	if (flags & 0x0200) { /* TC: truncated, the client retries over TCP */
+		ck.event = EVENT(DNS_TRUNCATED, qtype, 0, 0, l.ipv6);
+		counter_add(&dns_counts, &lost_events, &ck, 1);
+	}
+	struct pending_query *q = bpf_map_lookup_elem(&dns_pending, &pk);
+	if (!q)
+		return; /* reaped as unanswered, or sent before we attached */
+	__u64 delta = bpf_ktime_get_ns() - q->ts;
+	struct hist_key hk = { .id = q->cgroup, .labels = q->labels, .bucket = hist_bucket_ns(delta) };
+	bpf_map_delete_elem(&dns_pending, &pk);
+	hist_add(&dns_latency, &lost_events, &hk, delta);
+}
+
+SEC("cgroup_skb/egress")
+int dns_egress(struct __sk_buff *skb)
+{
+	handle(skb, 1);
+	return 1;
+}
+
+SEC("cgroup_skb/ingress")
+int dns_ingress(struct __sk_buff *skb)
+{
+	handle(skb, 0);
+	return 1;
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -136,11 +136,26 @@ int BPF_PROG(tcp_set_state, const struct sock *sk, const int oldstate, const int
 	return 0;
 }
 
+/*
+ * Retransmitted segments, as the kernel's RetransSegs and tcpi_total_retrans
+ * count them: an skb carries tcp_skb_pcount segments (several with
+ * segmentation offload), kept in its control block.
+ */
 SEC("tp_btf/tcp_retransmit_skb")
 int BPF_PROG(tcp_retransmit, const struct sock *sk, const struct sk_buff *skb, int err)
 {
-	if (err == 0) /* as the kernel's RetransSegs: retransmissions that left */
-		count_sk(sk, EV_TCP_RETRANSMIT);
+	if (err != 0)
+		return 0; /* not sent: the kernel does not count it either */
+	__u32 family = sk_family(sk);
+	if (family == EV_TCP_FAMILY_OTHER)
+		return 0;
+	struct tcp_skb_cb *cb = (struct tcp_skb_cb *)skb->cb;
+	__u16 segs = BPF_CORE_READ(cb, tcp_gso_segs);
+	struct counter_key key = {
+		.id = sock_cgroup_id(sk),
+		.event = EV_TCP_RETRANSMIT << 1 | family,
+	};
+	counter_add(&tcp_counts, &lost_events, &key, segs ? segs : 1);
 	return 0;
 }
 

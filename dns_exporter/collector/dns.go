@@ -366,4 +366,3 @@ func (c *Collector) Close() error {
 	<-c.done
 	return c.set.Close()
 }
-

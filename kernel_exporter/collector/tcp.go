@@ -19,7 +19,7 @@ var (
 	tcpConnectionsDesc     = workloadDesc("tcp_connections_total", "TCP connections established by the workload: outbound (connect) or inbound (accepted by its listeners).", "family", "direction")
 	tcpConnectFailuresDesc = workloadDesc("tcp_connect_failures_total", "Outbound TCP connects of the workload that failed (SYN_SENT to CLOSE: refused, timed out, unreachable).", "family")
 	tcpConnectLatencyDesc  = workloadDesc("tcp_connect_latency_seconds", "Time from an outbound TCP connect's SYN to ESTABLISHED.", "family")
-	tcpRetransmitsDesc     = workloadDesc("tcp_retransmits_total", "TCP segments retransmitted by sockets of the workload.", "family")
+	tcpRetransmitsDesc     = workloadDesc("tcp_retransmits_total", "TCP segments retransmitted by sockets of the workload (as the kernel's RetransSegs).", "family")
 	tcpResetsDesc          = workloadDesc("tcp_resets_total", "TCP resets sent or received by sockets of the workload; resets sent for segments that matched no socket have empty workload labels.", "family", "direction")
 )
 

@@ -17,6 +17,7 @@ import (
 	"strings"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/btf"
 	"github.com/cilium/ebpf/link"
 	"golang.org/x/sys/unix"
 
@@ -45,10 +46,18 @@ func Load(spec *ebpf.CollectionSpec, objs interface{ Close() error }, self *self
 	for _, opt := range opts {
 		opt(&o)
 	}
+	if needsKernelBTF(spec) {
+		// Checked first, so that a host without usable BTF says so, rather
+		// than whichever program happened to load first failing obscurely.
+		if _, err := btf.LoadKernelSpec(); err != nil {
+			reportAll(self, spec, false)
+			return nil, fmt.Errorf("kernel BTF (/sys/kernel/btf/vmlinux): %w", err)
+		}
+	}
 	coll, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{})
 	if err != nil {
 		reportAll(self, spec, false)
-		return nil, fmt.Errorf("loading BPF objects: %w", verifierDetail(err))
+		return nil, fmt.Errorf("loading BPF objects: %w", err)
 	}
 	s := &Set{programs: make(map[string]*ebpf.Program), self: self}
 	if err := s.attachAll(spec, coll, o); err != nil {
@@ -66,12 +75,29 @@ func Load(spec *ebpf.CollectionSpec, objs interface{ Close() error }, self *self
 		reportAll(self, spec, false)
 		return nil, fmt.Errorf("assigning BPF objects: %w", err)
 	}
+	coll.Close() // what Assign left: maps no field names, such as .rodata
 	s.objs = objs
 	for name, p := range s.programs {
 		self.ProgramAttached(name, true)
 		s.stops = append(s.stops, self.WatchProgram(name, p))
 	}
 	return s, nil
+}
+
+// needsKernelBTF reports whether a program of spec attaches by BTF id or
+// relocates field accesses with CO-RE.
+func needsKernelBTF(spec *ebpf.CollectionSpec) bool {
+	for _, p := range spec.Programs {
+		if p.Type == ebpf.Tracing {
+			return true
+		}
+		for i := range p.Instructions {
+			if btf.CORERelocationMetadata(&p.Instructions[i]) != nil {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // Option configures Load.
@@ -151,16 +177,6 @@ func reportAll(self *selfmetrics.Metrics, spec *ebpf.CollectionSpec, attached bo
 	for name := range spec.Programs {
 		self.ProgramAttached(name, attached)
 	}
-}
-
-// verifierDetail keeps the verifier's last lines in the error, where the
-// reason a program was rejected is.
-func verifierDetail(err error) error {
-	var ve *ebpf.VerifierError
-	if errors.As(err, &ve) {
-		return fmt.Errorf("%w: %+v", err, ve)
-	}
-	return err
 }
 
 // Program returns the loaded program called name (its C function name), for

@@ -262,9 +262,9 @@ func TestBadCommandLine(t *testing.T) {
 		want string
 	}{
 		{[]string{"--bogus"}, "test_exporter: error: unknown long flag '--bogus', try --help"},
-		{[]string{"--web.max-requests=many"}, `test_exporter: error: strconv.ParseFloat: parsing "many": invalid syntax, try --help`},
-		{[]string{"--collector.gauge.value=x"}, "test_exporter: error: "},
-		{[]string{"--log.level=loud"}, `test_exporter: error: unrecognized log level loud, try --help`},
+		{[]string{"--web.max-requests=many"}, `test_exporter: error: --web.max-requests: strconv.ParseFloat: parsing "many": invalid syntax, try --help`},
+		{[]string{"--collector.gauge.value=x"}, `test_exporter: error: --collector.gauge.value: strconv.ParseFloat: parsing "x": invalid syntax, try --help`},
+		{[]string{"--log.level=loud"}, `test_exporter: error: --log.level: unrecognized log level loud, try --help`},
 	} {
 		var closes atomic.Int32
 		var stderr bytes.Buffer

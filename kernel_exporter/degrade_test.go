@@ -1,0 +1,147 @@
+package main
+
+import (
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/bpfleet/bpfleet/internal/testenv"
+)
+
+// Every collector but block, and the watcher, attach tp_btf programs, which
+// need the kernel's BTF; block uses classic tracepoints and no CO-RE. These
+// tests run the exporter in a private mount namespace where the kernel's
+// BTF is missing or unreadable.
+
+// btfCollectors are the collectors that cannot load without kernel BTF.
+func btfCollectors() []string { return []string{"oom", "process", "sched", "tcp"} }
+
+// startWithoutBTF runs the exporter with args in a mount namespace of its
+// own where hide (a shell command) has hidden the kernel's BTF.
+func startWithoutBTF(t *testing.T, hide string, args ...string) *exporterProcess {
+	t.Helper()
+	cmd := exec.Command("/bin/sh", append([]string{"-c", hide + ` && exec "$0" "$@"`, binary}, exporterArgs(args)...)...)
+	// Go makes the new namespace's mounts private, so hide's mount stays in it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Unshareflags: syscall.CLONE_NEWNS}
+	return startCmd(t, cmd)
+}
+
+// degraded is kernel_scrape_collector_success with only block loaded.
+func degraded() map[string]float64 {
+	return map[string]float64{"block": 1, "oom": 0, "process": 0, "sched": 0, "tcp": 0}
+}
+
+func TestServesBlockWithoutKernelBTF(t *testing.T) {
+	testenv.RequireRoot(t)
+	p := startWithoutBTF(t, "mount -t tmpfs bpfleet-no-btf /sys/kernel/btf")
+	p.waitForMetric(t, "kernel_scrape_collector_success", "collector", degraded())
+	p.waitForMetric(t, "kernel_bpf_program_attached", "program",
+		attachedPrograms([]string{"block"}, append(btfCollectors(), watcher)))
+	for _, path := range []string{"/healthz", "/readyz"} {
+		if r := p.get(t, path); r.code != http.StatusOK {
+			t.Errorf("GET %s = %d %s, want 200", path, r.code, r.body)
+		}
+	}
+
+	// A kernel without BTF cannot get it back: each such collector says so
+	// once, naming the missing BTF, and is not retried.
+	const stayOff = `msg="Collector not supported on this host; it stays off"`
+	eventually(t, func() error {
+		for _, c := range btfCollectors() {
+			if n := len(logLines(p.log.String(), stayOff, "collector="+c+" ", `err="kernel BTF (/sys/kernel/btf/vmlinux): `, "not supported")); n != 1 {
+				return fmt.Errorf("%d lines say the %s collector cannot load its programs and stays off, want 1", n, c)
+			}
+		}
+		return nil
+	})
+	offAt := time.Now()
+
+	before := blockWrites(t, p)
+	writeToDisk(t)
+	eventually(t, func() error {
+		if after := blockWrites(t, p); after <= before {
+			return fmt.Errorf("kernel_block_io_latency_seconds counts %v writes after a direct write and fsync, %v before", after, before)
+		}
+		return nil
+	})
+
+	// The first retry would come within 1.5s (1s backoff, 50% jitter).
+	time.Sleep(time.Until(offAt.Add(2 * time.Second)))
+	for _, c := range btfCollectors() {
+		if n := len(logLines(p.log.String(), "collector="+c+" ", "level=")); n != 1 {
+			t.Errorf("%d log lines about the %s collector, want 1: it must not be retried", n, c)
+		}
+	}
+	if n := len(logLines(p.log.String(), "collector=block ", "level=ERROR")); n != 0 {
+		t.Errorf("%d error lines about the block collector, want 0", n)
+	}
+	if code := p.terminate(t); code != 0 {
+		t.Errorf("exit code after SIGTERM = %d, want 0", code)
+	}
+}
+
+func TestRetriesCollectorsThatFailToLoad(t *testing.T) {
+	testenv.RequireRoot(t)
+	// An empty file for vmlinux: the kernel's BTF is there but unreadable, a
+	// load error that a later attempt may not have.
+	p := startWithoutBTF(t, "mount --bind /dev/null /sys/kernel/btf/vmlinux")
+	p.waitForMetric(t, "kernel_scrape_collector_success", "collector", degraded())
+
+	const cannot = `msg="Cannot construct collector"`
+	eventually(t, func() error {
+		for _, c := range btfCollectors() {
+			if n := len(logLines(p.log.String(), cannot, "collector="+c+" ", "BTF", "retry_in=")); n < 2 {
+				return fmt.Errorf("%d lines say the %s collector cannot load its BTF and will be retried, want 2 or more", n, c)
+			}
+		}
+		return nil
+	})
+	if r := p.get(t, "/healthz"); r.code != http.StatusOK {
+		t.Errorf("GET /healthz = %d %s, want 200", r.code, r.body)
+	}
+	p.waitForMetric(t, "kernel_scrape_collector_success", "collector", degraded())
+	if n := len(logLines(p.log.String(), "collector=block ", "level=ERROR")); n != 0 {
+		t.Errorf("%d error lines about the block collector, want 0", n)
+	}
+	if code := p.terminate(t); code != 0 {
+		t.Errorf("exit code after SIGTERM = %d, want 0", code)
+	}
+}
+
+// blockWrites returns the number of block write requests that
+// kernel_block_io_latency_seconds has counted, over every device.
+func blockWrites(t *testing.T, p *exporterProcess) uint64 {
+	t.Helper()
+	fams, err := p.scrape()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var writes uint64
+	for _, m := range fams["kernel_block_io_latency_seconds"].GetMetric() {
+		if labelValue(m, "operation") == "write" {
+			writes += m.GetHistogram().GetSampleCount()
+		}
+	}
+	return writes
+}
+
+// writeToDisk writes 1 MiB past the page cache and syncs it, in /var/tmp,
+// which stays on disk where /tmp may be a tmpfs.
+func writeToDisk(t *testing.T) {
+	t.Helper()
+	dir, err := os.MkdirTemp("/var/tmp", "kernel_exporter-e2e-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	out, err := exec.Command("dd", "if=/dev/zero", "of="+filepath.Join(dir, "data"),
+		"bs=64k", "count=16", "oflag=direct", "conv=fsync").CombinedOutput()
+	if err != nil {
+		t.Fatalf("dd: %v\n%s", err, out)
+	}
+}

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# idle-memory.sh reports the resident memory of an idle kernel_exporter and
+# the kernel memory of its BPF maps. Run as root from the repository root
+# after `make build`:
+#
+#   scripts/idle-memory.sh [bin/kernel_exporter] [settle seconds]
+#
+# It starts the exporter on a free loopback port, waits for /readyz, scrapes
+# /metrics once, waits, prints VmRSS and VmHWM from /proc/<pid>/status and the
+# memlock of every BPF map the exporter holds (/proc/<pid>/fdinfo), then stops it.
+set -euo pipefail
+
+bin=${1:-bin/kernel_exporter}
+settle=${2:-5}
+log=$(mktemp)
+"$bin" --web.listen-address=127.0.0.1:0 2>"$log" &
+pid=$!
+trap 'kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; rm -f "$log"' EXIT
+
+addr=""
+for _ in $(seq 100); do
+	addr=$(grep -o 'msg="Listening on" address=[^ ]*' "$log" | head -n1 | sed 's/.*address=//') || true
+	[ -n "$addr" ] && break
+	sleep 0.1
+done
+[ -n "$addr" ] || { echo "no \"Listening on\" line:" >&2; cat "$log" >&2; exit 1; }
+for _ in $(seq 300); do
+	curl -sf "http://$addr/readyz" >/dev/null && break
+	sleep 0.1
+done
+curl -sf "http://$addr/readyz" >/dev/null || { echo "not ready after 30s" >&2; exit 1; }
+series=$(curl -sf "http://$addr/metrics" | grep -vc '^#')
+sleep "$settle"
+
+echo "series served: $series"
+grep -E '^(VmRSS|VmHWM):' "/proc/$pid/status"
+# Each BPF map descriptor's fdinfo names the map and the memory it charges;
+# a map held by several descriptors counts once.
+for f in /proc/"$pid"/fdinfo/*; do
+	awk '/^map_id:/ { id = $2 } /^memlock:/ { mem = $2 } END { if (id != "") print id, mem }' "$f" 2>/dev/null
+done | sort -u | awk '{ n++; total += $2 }
+	END { printf "bpf maps: %d, memlock: %.1f MiB\n", n, total / 1048576 }'

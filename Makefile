@@ -74,8 +74,12 @@ lint:
 	@out=$$(gofmt -l internal $(EXPORTERS)); if [ -n "$$out" ]; then echo "gofmt: $$out"; exit 1; fi
 	$(GO) vet $(PACKAGES)
 
-bench:
-	$(GO) test -run '^$$' -bench . -benchmem -count 1 $(PACKAGES)
+# Benchmarks, 6 runs each (benchstat's minimum for a confidence interval),
+# summarised by benchstat, then the idle exporter's memory. See BENCHMARKS.md.
+bench: build
+	$(GO) test -run '^$$' -bench . -benchmem -count 6 $(PACKAGES) | tee bench.txt
+	$(GO) run golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da bench.txt
+	scripts/idle-memory.sh
 
 clean:
 	rm -rf bin test.log

@@ -45,7 +45,7 @@ enum dns_kind {
 enum dns_malformed {
 	MAL_TRUNCATED = 0,   /* the packet ends inside the header or question */
 	MAL_BAD_LABEL = 1,   /* a label length of 64-191 (reserved label types) */
-	MAL_COMPRESSION = 2, /* a compression pointer that does not point backwards */
+	MAL_COMPRESSION = 2, /* a compression pointer in the question (a loop) */
 	MAL_NAME_TOO_LONG = 3,
 	MAL_NO_QUESTION = 4,
 	MAL_REASONS = 5,
@@ -106,6 +106,26 @@ struct {
 	__type(key, __u16);
 	__type(value, __u8);
 } dns_ports SEC(".maps");
+
+/*
+ * NXDOMAIN names (--collector.dns.names): the question name of each NXDOMAIN
+ * response, in wire format, for user space to count by name. Off unless
+ * user space sets capture_nxdomain_names before loading.
+ */
+#define NAME_CAPTURE_MAX 255
+
+volatile const __u8 capture_nxdomain_names = 0;
+
+struct name_event {
+	__u64 cgroup;
+	__u32 len; /* bytes of name captured */
+	__u8 name[NAME_CAPTURE_MAX];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 256 * 1024);
+} dns_names SEC(".maps");
 
 DECLARE_LOST_EVENTS;
 
@@ -259,9 +279,10 @@ static __always_inline __u32 rcode_enum(__u16 flags)
 /*
  * question_qtype walks the first question's name, which starts at packet
  * offset base + 12 (base: the DNS message's offset), and returns its QTYPE,
- * or -1 after counting why the packet is malformed. A compression pointer
- * ends the name; it must point backwards into the message, past the header,
- * or following it could loop.
+ * or -1 after counting why the packet is malformed. The first name of a
+ * message has nothing before it to point to: a compression pointer in it
+ * points into the header, forwards, or back into this name, whose labels
+ * lead to the pointer again (a loop).
  */
 static __always_inline int question_qtype(struct __sk_buff *skb, __u32 base, int judged)
 {
@@ -277,24 +298,15 @@ static __always_inline int question_qtype(struct __sk_buff *skb, __u32 base, int
 			return load_qtype(skb, off, judged);
 		}
 		if ((len & 0xc0) == 0xc0) {
-			__u8 lo;
-			if (bpf_skb_load_bytes(skb, off + 1, &lo, 1)) {
-				malformed_if(judged, MAL_TRUNCATED);
-				return -1;
-			}
-			__u32 target = (__u32)(len & 0x3f) << 8 | lo;
-			if (target < DNS_HEADER_LEN || target >= off - base) {
-				malformed_if(judged, MAL_COMPRESSION);
-				return -1;
-			}
-			return load_qtype(skb, off + 2, judged);
+			malformed_if(judged, MAL_COMPRESSION);
+			return -1;
 		}
 		if (len & 0xc0) {
 			malformed_if(judged, MAL_BAD_LABEL);
 			return -1;
 		}
 		name_len += len + 1;
-		if (name_len > DNS_MAX_NAME) {
+		if (name_len + 1 > DNS_MAX_NAME) { /* + 1: the terminating zero */
 			malformed_if(judged, MAL_NAME_TOO_LONG);
 			return -1;
 		}
@@ -302,6 +314,26 @@ static __always_inline int question_qtype(struct __sk_buff *skb, __u32 base, int
 	}
 	malformed_if(judged, MAL_NAME_TOO_LONG);
 	return -1;
+}
+
+/* capture_name sends the name starting at off to user space. */
+static __always_inline void capture_name(struct __sk_buff *skb, __u32 off, __u64 cgroup)
+{
+	struct name_event *ev = bpf_ringbuf_reserve(&dns_names, sizeof(*ev), 0);
+	if (!ev) {
+		lost_event(&lost_events, LOST_RINGBUF_FULL);
+		return;
+	}
+	__u32 len = skb->len > off ? skb->len - off : 0;
+	if (len > NAME_CAPTURE_MAX)
+		len = NAME_CAPTURE_MAX;
+	barrier_var(len);
+	len &= NAME_CAPTURE_MAX; /* 0xff: the verifier sees the bound */
+	ev->cgroup = cgroup;
+	ev->len = 0;
+	if (len > 0 && bpf_skb_load_bytes(skb, off, ev->name, len) == 0)
+		ev->len = len;
+	bpf_ringbuf_submit(ev, 0);
 }
 
 static __always_inline __u64 socket_cgroup(struct __sk_buff *skb)
@@ -353,6 +385,8 @@ static __always_inline void handle(struct __sk_buff *skb, int egress)
 	}
 	ck.event = EVENT(DNS_RESPONSE, qtype, rcode_enum(flags), l.tcp, l.ipv6);
 	counter_add(&dns_counts, &lost_events, &ck, 1);
+	if (capture_nxdomain_names && rcode_enum(flags) == RC_NXDOMAIN)
+		capture_name(skb, l.dns_off + DNS_HEADER_LEN, cgroup);
 	if (flags & 0x0200) { /* TC: truncated, the client retries over TCP */
 		ck.event = EVENT(DNS_TRUNCATED, qtype, 0, 0, l.ipv6);
 		counter_add(&dns_counts, &lost_events, &ck, 1);

@@ -66,7 +66,7 @@ var (
 
 // Descs returns the descriptors of every metric the collector serves.
 func Descs() []*prometheus.Desc {
-	return []*prometheus.Desc{queriesDesc, responsesDesc, latencyDesc, unansweredDesc, truncatedDesc, malformedDesc}
+	return []*prometheus.Desc{queriesDesc, responsesDesc, latencyDesc, unansweredDesc, truncatedDesc, malformedDesc, nxdomainByNameDesc}
 }
 
 // Spec returns the dns collector, on by default.
@@ -78,6 +78,8 @@ func Spec() exporter.Spec {
 		Flags: func(fs *exporter.FlagSet) exporter.New {
 			ports := fs.Flag("ports", "Comma-separated DNS server ports whose traffic is DNS.").Default("53").String()
 			timeout := fs.Flag("timeout", "Time after which a query without a response counts as unanswered.").Default("5s").Duration()
+			names := fs.Flag("names", "Count NXDOMAIN responses by queried name (dns_nxdomain_responses_by_name_total).").Default("false").Bool()
+			namesMax := fs.Flag("names.max", "Distinct names counted by --collector.dns.names; the rest go to name=\"__overflow__\".").Default("100").Int()
 			return func(ctx context.Context, env exporter.Env) (exporter.Collector, error) {
 				p, err := parsePorts(*ports)
 				if err != nil {
@@ -86,7 +88,10 @@ func Spec() exporter.Spec {
 				if *timeout <= 0 {
 					return nil, fmt.Errorf("--collector.dns.timeout must be positive, got %s", *timeout)
 				}
-				return New(env, Options{Ports: p, Timeout: *timeout})
+				if *namesMax < 1 {
+					return nil, fmt.Errorf("--collector.dns.names.max must be at least 1, got %d", *namesMax)
+				}
+				return New(env, Options{Ports: p, Timeout: *timeout, Names: *names, NamesMax: *namesMax})
 			}
 		},
 	}
@@ -110,8 +115,10 @@ func parsePorts(s string) ([]uint16, error) {
 
 // Options configures the collector.
 type Options struct {
-	Ports   []uint16
-	Timeout time.Duration
+	Ports    []uint16
+	Timeout  time.Duration
+	Names    bool // count NXDOMAIN responses by name
+	NamesMax int  // distinct names counted; 100 when 0
 }
 
 // Collector is the dns collector. Its reaper turns queries that waited
@@ -122,6 +129,7 @@ type Collector struct {
 	self    *selfmetrics.Metrics
 	attr    *series.Attributor
 	timeout time.Duration
+	names   *nameCounter // nil unless Options.Names
 
 	mu         sync.Mutex
 	unanswered map[unansweredKey]uint64
@@ -153,9 +161,23 @@ func New(env exporter.Env, o Options) (*Collector, error) {
 		stop:       make(chan struct{}),
 		done:       make(chan struct{}),
 	}
+	if o.Names {
+		if err := spec.Variables["capture_nxdomain_names"].Set(uint8(1)); err != nil {
+			return nil, fmt.Errorf("turning name capture on: %w", err)
+		}
+	}
 	c.set, err = bpfload.Load(spec, &c.objs, env.Self, bpfload.CgroupRoot(env.Workload.CgroupRoot()))
 	if err != nil {
 		return nil, err
+	}
+	if o.Names {
+		if o.NamesMax == 0 {
+			o.NamesMax = 100
+		}
+		if c.names, err = newNameCounter(c.objs.DnsNames, o.NamesMax, env.Self); err != nil {
+			c.set.Close()
+			return nil, err
+		}
 	}
 	for _, p := range o.Ports {
 		var be [2]byte
@@ -261,6 +283,9 @@ func (c *Collector) Update(ctx context.Context, ch chan<- prometheus.Metric) err
 		s.Counter(unansweredDesc, "dns_queries_unanswered_total", k.cgroup, v, qt, proto, fam)
 	}
 	c.mu.Unlock()
+	if c.names != nil {
+		c.names.add(s)
+	}
 	errs = append(errs, s.Emit(ch, latencyOpts), c.emitMalformed(ch), c.reportLost(), reapErr)
 	gone := c.attr.Expired()
 	errs = append(errs, c.forget(counts, hists, gone))
@@ -338,6 +363,13 @@ func (c *Collector) forget(counts map[maps.CounterKey]uint64, hists map[maps.His
 	if len(gone) == 0 {
 		return nil
 	}
+	if c.names != nil {
+		goneSet := make(map[uint64]bool, len(gone))
+		for _, id := range gone {
+			goneSet[id] = true
+		}
+		c.names.forget(goneSet)
+	}
 	var ck []maps.CounterKey
 	for k := range counts {
 		if slices.Contains(gone, k.ID) {
@@ -360,9 +392,13 @@ func (c *Collector) forget(counts map[maps.CounterKey]uint64, hists map[maps.His
 	return errors.Join(maps.Delete(c.objs.DnsCounts, ck), maps.Delete(c.objs.DnsLatency, hk))
 }
 
-// Close stops the reaper and detaches the programs.
+// Close stops the reaper and the name reader and detaches the programs.
 func (c *Collector) Close() error {
 	close(c.stop)
 	<-c.done
-	return c.set.Close()
+	var err error
+	if c.names != nil {
+		err = c.names.close()
+	}
+	return errors.Join(err, c.set.Close())
 }

@@ -52,14 +52,16 @@ type dnsPendingQuery struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	dnsMapDnsCounts    = "dns_counts"
-	dnsMapDnsLatency   = "dns_latency"
-	dnsMapDnsMalformed = "dns_malformed"
-	dnsMapDnsPending   = "dns_pending"
-	dnsMapDnsPorts     = "dns_ports"
-	dnsMapLostEvents   = "lost_events"
-	dnsProgDnsEgress   = "dns_egress"
-	dnsProgDnsIngress  = "dns_ingress"
+	dnsMapDnsCounts            = "dns_counts"
+	dnsMapDnsLatency           = "dns_latency"
+	dnsMapDnsMalformed         = "dns_malformed"
+	dnsMapDnsNames             = "dns_names"
+	dnsMapDnsPending           = "dns_pending"
+	dnsMapDnsPorts             = "dns_ports"
+	dnsMapLostEvents           = "lost_events"
+	dnsProgDnsEgress           = "dns_egress"
+	dnsProgDnsIngress          = "dns_ingress"
+	dnsVarCaptureNxdomainNames = "capture_nxdomain_names"
 )
 
 // loadDns returns the embedded CollectionSpec for dns.
@@ -115,6 +117,7 @@ type dnsMapSpecs struct {
 	DnsCounts    *ebpf.MapSpec `ebpf:"dns_counts"`
 	DnsLatency   *ebpf.MapSpec `ebpf:"dns_latency"`
 	DnsMalformed *ebpf.MapSpec `ebpf:"dns_malformed"`
+	DnsNames     *ebpf.MapSpec `ebpf:"dns_names"`
 	DnsPending   *ebpf.MapSpec `ebpf:"dns_pending"`
 	DnsPorts     *ebpf.MapSpec `ebpf:"dns_ports"`
 	LostEvents   *ebpf.MapSpec `ebpf:"lost_events"`
@@ -124,6 +127,7 @@ type dnsMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type dnsVariableSpecs struct {
+	CaptureNxdomainNames *ebpf.VariableSpec `ebpf:"capture_nxdomain_names"`
 }
 
 // dnsObjects contains all objects after they have been loaded into the kernel.
@@ -149,6 +153,7 @@ type dnsMaps struct {
 	DnsCounts    *ebpf.Map `ebpf:"dns_counts"`
 	DnsLatency   *ebpf.Map `ebpf:"dns_latency"`
 	DnsMalformed *ebpf.Map `ebpf:"dns_malformed"`
+	DnsNames     *ebpf.Map `ebpf:"dns_names"`
 	DnsPending   *ebpf.Map `ebpf:"dns_pending"`
 	DnsPorts     *ebpf.Map `ebpf:"dns_ports"`
 	LostEvents   *ebpf.Map `ebpf:"lost_events"`
@@ -159,6 +164,7 @@ func (m *dnsMaps) Close() error {
 		m.DnsCounts,
 		m.DnsLatency,
 		m.DnsMalformed,
+		m.DnsNames,
 		m.DnsPending,
 		m.DnsPorts,
 		m.LostEvents,
@@ -169,6 +175,7 @@ func (m *dnsMaps) Close() error {
 //
 // It can be passed to loadDnsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type dnsVariables struct {
+	CaptureNxdomainNames *ebpf.Variable `ebpf:"capture_nxdomain_names"`
 }
 
 // dnsPrograms contains all programs after they have been loaded into the kernel.

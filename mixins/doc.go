@@ -1,0 +1,3 @@
+// Package mixins renders and checks bpfleet's monitoring mixins
+// (mixins/<exporter>/mixin.libsonnet) with go-jsonnet.
+package mixins

@@ -69,9 +69,15 @@ type Scrape struct {
 	a        *Attributor
 	ctx      context.Context
 	labels   map[uint64]workload.Labels
-	counters map[string]*counterEntry
-	hists    map[string]*histEntry
-	order    []string
+	counters map[seriesKey]*counterEntry
+	hists    map[seriesKey]*histEntry
+	order    []seriesKey
+}
+
+// seriesKey identifies a series: its descriptor and its label values.
+type seriesKey struct {
+	desc   *prometheus.Desc
+	values string
 }
 
 type counterEntry struct {
@@ -92,8 +98,8 @@ func (a *Attributor) Begin(ctx context.Context) *Scrape {
 		a:        a,
 		ctx:      ctx,
 		labels:   make(map[uint64]workload.Labels),
-		counters: make(map[string]*counterEntry),
-		hists:    make(map[string]*histEntry),
+		counters: make(map[seriesKey]*counterEntry),
+		hists:    make(map[seriesKey]*histEntry),
 	}
 }
 
@@ -132,15 +138,15 @@ func (s *Scrape) admitted(metric string, id uint64) []string {
 	return workload.Labels{Cgroup: limits.OverflowLabel}.Values()
 }
 
-func seriesKey(desc *prometheus.Desc, values []string) string {
-	return desc.String() + "\xff" + strings.Join(values, "\xff")
+func keyOf(desc *prometheus.Desc, values []string) seriesKey {
+	return seriesKey{desc, strings.Join(values, "\xff")}
 }
 
 // Counter adds v to the counter series of desc for workload id, whose label
 // values are the workload labels followed by extra. metric names the cap.
 func (s *Scrape) Counter(desc *prometheus.Desc, metric string, id uint64, v uint64, extra ...string) {
 	values := append(s.admitted(metric, id), extra...)
-	k := seriesKey(desc, values)
+	k := keyOf(desc, values)
 	e, ok := s.counters[k]
 	if !ok {
 		e = &counterEntry{desc: desc, labels: values}
@@ -154,7 +160,7 @@ func (s *Scrape) Counter(desc *prometheus.Desc, metric string, id uint64, v uint
 // workload id (label values as in Counter).
 func (s *Scrape) Histogram(desc *prometheus.Desc, metric string, id uint64, bucket int32, count, rawSum uint64, extra ...string) {
 	values := append(s.admitted(metric, id), extra...)
-	k := seriesKey(desc, values)
+	k := keyOf(desc, values)
 	e, ok := s.hists[k]
 	if !ok {
 		e = &histEntry{desc: desc, labels: values}

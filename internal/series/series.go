@@ -69,6 +69,7 @@ type Scrape struct {
 	a        *Attributor
 	ctx      context.Context
 	labels   map[uint64]workload.Labels
+	admits   map[admitKey]bool // this scrape's cap decisions
 	counters map[seriesKey]*counterEntry
 	hists    map[seriesKey]*histEntry
 	order    []seriesKey
@@ -98,6 +99,7 @@ func (a *Attributor) Begin(ctx context.Context) *Scrape {
 		a:        a,
 		ctx:      ctx,
 		labels:   make(map[uint64]workload.Labels),
+		admits:   make(map[admitKey]bool),
 		counters: make(map[seriesKey]*counterEntry),
 		hists:    make(map[seriesKey]*histEntry),
 	}
@@ -121,21 +123,36 @@ func (s *Scrape) workload(id uint64) workload.Labels {
 	return l
 }
 
+type admitKey struct{ metric, cgroup string }
+
 // admitted returns the workload label values of id for metric, or the
-// overflow series' values when metric's cap is reached.
+// overflow series' values when metric's cap is reached. Each workload is
+// put to the metric's Limiter once per scrape, however many rows it has, so
+// that the overflow counter counts workloads, not rows.
 func (s *Scrape) admitted(metric string, id uint64) []string {
 	l := s.workload(id)
-	s.a.mu.Lock()
-	lim, ok := s.a.limiters[metric]
-	if !ok {
-		lim = limits.New(metric, s.a.opts.MaxSeries, s.a.opts.Self)
-		s.a.limiters[metric] = lim
+	k := admitKey{metric, l.Cgroup}
+	ok, seen := s.admits[k]
+	if !seen {
+		ok = s.a.limiter(metric).Admit(l.Cgroup)
+		s.admits[k] = ok
 	}
-	s.a.mu.Unlock()
-	if lim.Admit(l.Cgroup) {
+	if ok {
 		return l.Values()
 	}
-	return workload.Labels{Cgroup: limits.OverflowLabel}.Values()
+	return limits.OverflowLabels().Values()
+}
+
+// limiter returns metric's Limiter, made on first use.
+func (a *Attributor) limiter(metric string) *limits.Limiter {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	lim, ok := a.limiters[metric]
+	if !ok {
+		lim = limits.New(metric, a.opts.MaxSeries, a.opts.Self)
+		a.limiters[metric] = lim
+	}
+	return lim
 }
 
 func keyOf(desc *prometheus.Desc, values []string) seriesKey {

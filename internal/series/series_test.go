@@ -95,7 +95,9 @@ func TestSeriesBeyondTheCapFoldIntoOverflow(t *testing.T) {
 	for scrape := 1; scrape <= 2; scrape++ {
 		s := f.attr.Begin(context.Background())
 		for i, cg := range cgs {
-			s.Counter(execsDesc, "test_execs_total", cg.ID, uint64(10*(i+1)))
+			// Two rows per workload: the cap counts workloads, not rows.
+			s.Counter(execsDesc, "test_execs_total", cg.ID, uint64(10*(i+1)-1))
+			s.Counter(execsDesc, "test_execs_total", cg.ID, 1)
 		}
 		got := emit(t, s)
 		if len(got) != 3 {

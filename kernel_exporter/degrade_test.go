@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bpfleet/bpfleet/internal/exportertest"
 	"github.com/bpfleet/bpfleet/internal/testenv"
 )
 
@@ -23,12 +24,12 @@ func btfCollectors() []string { return []string{"oom", "process", "sched", "tcp"
 
 // startWithoutBTF runs the exporter with args in a mount namespace of its
 // own where hide (a shell command) has hidden the kernel's BTF.
-func startWithoutBTF(t *testing.T, hide string, args ...string) *exporterProcess {
+func startWithoutBTF(t *testing.T, hide string, args ...string) *exportertest.Process {
 	t.Helper()
-	cmd := exec.Command("/bin/sh", append([]string{"-c", hide + ` && exec "$0" "$@"`, binary}, exporterArgs(args)...)...)
+	cmd := exec.Command("/bin/sh", append([]string{"-c", hide + ` && exec "$0" "$@"`, binary}, exportertest.ListenArgs(args...)...)...)
 	// Go makes the new namespace's mounts private, so hide's mount stays in it.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Unshareflags: syscall.CLONE_NEWNS}
-	return startCmd(t, cmd)
+	return exportertest.StartCmd(t, cmd)
 }
 
 // degraded is kernel_scrape_collector_success with only block loaded.
@@ -39,21 +40,21 @@ func degraded() map[string]float64 {
 func TestServesBlockWithoutKernelBTF(t *testing.T) {
 	testenv.RequireRoot(t)
 	p := startWithoutBTF(t, "mount -t tmpfs bpfleet-no-btf /sys/kernel/btf")
-	p.waitForMetric(t, "kernel_scrape_collector_success", "collector", degraded())
-	p.waitForMetric(t, "kernel_bpf_program_attached", "program",
+	p.WaitForMetric(t, "kernel_scrape_collector_success", "collector", degraded())
+	p.WaitForMetric(t, "kernel_bpf_program_attached", "program",
 		attachedPrograms([]string{"block"}, append(btfCollectors(), watcher)))
 	for _, path := range []string{"/healthz", "/readyz"} {
-		if r := p.get(t, path); r.code != http.StatusOK {
-			t.Errorf("GET %s = %d %s, want 200", path, r.code, r.body)
+		if r := p.Get(t, path); r.Code != http.StatusOK {
+			t.Errorf("GET %s = %d %s, want 200", path, r.Code, r.Body)
 		}
 	}
 
 	// A kernel without BTF cannot get it back: each such collector says so
 	// once, naming the missing BTF, and is not retried.
 	const stayOff = `msg="Collector not supported on this host; it stays off"`
-	eventually(t, func() error {
+	exportertest.Eventually(t, func() error {
 		for _, c := range btfCollectors() {
-			if n := len(logLines(p.log.String(), stayOff, "collector="+c+" ", `err="kernel BTF (/sys/kernel/btf/vmlinux): `, "not supported")); n != 1 {
+			if n := len(exportertest.LogLines(p.Log(), stayOff, "collector="+c+" ", `err="kernel BTF (/sys/kernel/btf/vmlinux): `, "not supported")); n != 1 {
 				return fmt.Errorf("%d lines say the %s collector cannot load its programs and stays off, want 1", n, c)
 			}
 		}
@@ -63,7 +64,7 @@ func TestServesBlockWithoutKernelBTF(t *testing.T) {
 
 	before := blockWrites(t, p)
 	writeToDisk(t)
-	eventually(t, func() error {
+	exportertest.Eventually(t, func() error {
 		if after := blockWrites(t, p); after <= before {
 			return fmt.Errorf("kernel_block_io_latency_seconds counts %v writes after a direct write and fsync, %v before", after, before)
 		}
@@ -73,14 +74,14 @@ func TestServesBlockWithoutKernelBTF(t *testing.T) {
 	// The first retry would come within 1.5s (1s backoff, 50% jitter).
 	time.Sleep(time.Until(offAt.Add(2 * time.Second)))
 	for _, c := range btfCollectors() {
-		if n := len(logLines(p.log.String(), "collector="+c+" ", "level=")); n != 1 {
+		if n := len(exportertest.LogLines(p.Log(), "collector="+c+" ", "level=")); n != 1 {
 			t.Errorf("%d log lines about the %s collector, want 1: it must not be retried", n, c)
 		}
 	}
-	if n := len(logLines(p.log.String(), "collector=block ", "level=ERROR")); n != 0 {
+	if n := len(exportertest.LogLines(p.Log(), "collector=block ", "level=ERROR")); n != 0 {
 		t.Errorf("%d error lines about the block collector, want 0", n)
 	}
-	if code := p.terminate(t); code != 0 {
+	if code := p.Terminate(t); code != 0 {
 		t.Errorf("exit code after SIGTERM = %d, want 0", code)
 	}
 }
@@ -90,40 +91,40 @@ func TestRetriesCollectorsThatFailToLoad(t *testing.T) {
 	// An empty file for vmlinux: the kernel's BTF is there but unreadable, a
 	// load error that a later attempt may not have.
 	p := startWithoutBTF(t, "mount --bind /dev/null /sys/kernel/btf/vmlinux")
-	p.waitForMetric(t, "kernel_scrape_collector_success", "collector", degraded())
+	p.WaitForMetric(t, "kernel_scrape_collector_success", "collector", degraded())
 
 	const cannot = `msg="Cannot construct collector"`
-	eventually(t, func() error {
+	exportertest.Eventually(t, func() error {
 		for _, c := range btfCollectors() {
-			if n := len(logLines(p.log.String(), cannot, "collector="+c+" ", "BTF", "retry_in=")); n < 2 {
+			if n := len(exportertest.LogLines(p.Log(), cannot, "collector="+c+" ", "BTF", "retry_in=")); n < 2 {
 				return fmt.Errorf("%d lines say the %s collector cannot load its BTF and will be retried, want 2 or more", n, c)
 			}
 		}
 		return nil
 	})
-	if r := p.get(t, "/healthz"); r.code != http.StatusOK {
-		t.Errorf("GET /healthz = %d %s, want 200", r.code, r.body)
+	if r := p.Get(t, "/healthz"); r.Code != http.StatusOK {
+		t.Errorf("GET /healthz = %d %s, want 200", r.Code, r.Body)
 	}
-	p.waitForMetric(t, "kernel_scrape_collector_success", "collector", degraded())
-	if n := len(logLines(p.log.String(), "collector=block ", "level=ERROR")); n != 0 {
+	p.WaitForMetric(t, "kernel_scrape_collector_success", "collector", degraded())
+	if n := len(exportertest.LogLines(p.Log(), "collector=block ", "level=ERROR")); n != 0 {
 		t.Errorf("%d error lines about the block collector, want 0", n)
 	}
-	if code := p.terminate(t); code != 0 {
+	if code := p.Terminate(t); code != 0 {
 		t.Errorf("exit code after SIGTERM = %d, want 0", code)
 	}
 }
 
 // blockWrites returns the number of block write requests that
 // kernel_block_io_latency_seconds has counted, over every device.
-func blockWrites(t *testing.T, p *exporterProcess) uint64 {
+func blockWrites(t *testing.T, p *exportertest.Process) uint64 {
 	t.Helper()
-	fams, err := p.scrape()
+	fams, err := p.Scrape()
 	if err != nil {
 		t.Fatal(err)
 	}
 	var writes uint64
 	for _, m := range fams["kernel_block_io_latency_seconds"].GetMetric() {
-		if labelValue(m, "operation") == "write" {
+		if exportertest.LabelValue(m, "operation") == "write" {
 			writes += m.GetHistogram().GetSampleCount()
 		}
 	}

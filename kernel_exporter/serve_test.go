@@ -16,52 +16,48 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/bpfleet/bpfleet/internal/exportertest"
 	"github.com/bpfleet/bpfleet/internal/testenv"
 )
 
 func TestMetricsPassPromtoolCheck(t *testing.T) {
 	testenv.RequireRoot(t)
-	promtool := requireCommand(t, "promtool", "make test installs it with the prometheus Debian package")
-	p := startExporter(t)
-	p.waitReady(t, allCollectors()...)
+	exportertest.RequireCommand(t, "promtool", "make test installs it with the prometheus Debian package")
+	p := exportertest.Start(t, binary)
+	waitReady(t, p, allCollectors()...)
 
-	r := p.get(t, "/metrics")
-	if r.code != http.StatusOK || !strings.HasPrefix(r.header.Get("Content-Type"), "text/plain; version=0.0.4") {
-		t.Fatalf("GET /metrics: %d, Content-Type %q; want 200 and the text format", r.code, r.header.Get("Content-Type"))
+	r := p.Get(t, "/metrics")
+	if r.Code != http.StatusOK || !strings.HasPrefix(r.Header.Get("Content-Type"), "text/plain; version=0.0.4") {
+		t.Fatalf("GET /metrics: %d, Content-Type %q; want 200 and the text format", r.Code, r.Header.Get("Content-Type"))
 	}
-	fams, err := parseText(r.body)
+	fams, err := exportertest.Parse(r.Body)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got := len(fams["kernel_exporter_build_info"].GetMetric()); got != 1 {
 		t.Errorf("kernel_exporter_build_info has %d series, want 1", got)
 	}
-
-	cmd := exec.Command(promtool, "check", "metrics")
-	cmd.Stdin = bytes.NewReader(r.body)
-	if out, err := cmd.CombinedOutput(); err != nil || len(bytes.TrimSpace(out)) > 0 {
-		t.Errorf("promtool check metrics: %v, output:\n%s", err, out)
-	}
+	exportertest.PromtoolCheck(t, r.Body)
 }
 
 func TestNoCollectorFlagRemovesItsSeries(t *testing.T) {
 	testenv.RequireRoot(t)
-	p := startExporter(t, "--no-collector.tcp")
+	p := exportertest.Start(t, binary, "--no-collector.tcp")
 	others := []string{"block", "oom", "process", "sched"}
 	// waitReady fails unless kernel_bpf_program_attached lists exactly the
 	// programs of the others and the watcher.
-	fams := p.waitReady(t, others...)
+	fams := waitReady(t, p, others...)
 	for name, fam := range fams {
 		if strings.HasPrefix(name, "kernel_tcp_") {
 			t.Errorf("%s served with the tcp collector off", name)
 		}
 		for _, m := range fam.GetMetric() {
-			if labelValue(m, "collector") == "tcp" || strings.HasPrefix(labelValue(m, "map"), "tcp_") {
+			if exportertest.LabelValue(m, "collector") == "tcp" || strings.HasPrefix(exportertest.LabelValue(m, "map"), "tcp_") {
 				t.Errorf("%s%v served with the tcp collector off", name, m.GetLabel())
 			}
 		}
 	}
-	if got := logLines(p.log.String(), `msg="Enabled collectors"`, `collectors="[block oom process sched]"`); len(got) != 1 {
+	if got := exportertest.LogLines(p.Log(), `msg="Enabled collectors"`, `collectors="[block oom process sched]"`); len(got) != 1 {
 		t.Errorf("log has %d lines enabling exactly block, oom, process and sched, want 1", len(got))
 	}
 }
@@ -77,7 +73,7 @@ func TestBasicAuth(t *testing.T) {
 	if err := os.WriteFile(config, fmt.Appendf(nil, "basic_auth_users:\n  %s: %s\n", user, hash), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	p := startExporter(t, "--web.config.file="+config)
+	p := exportertest.Start(t, binary, "--web.config.file="+config)
 
 	for _, tt := range []struct {
 		user, password string
@@ -88,12 +84,12 @@ func TestBasicAuth(t *testing.T) {
 		{"root", password, http.StatusUnauthorized},
 		{user, password, http.StatusOK},
 	} {
-		p.user, p.pass = tt.user, tt.password
-		r := p.get(t, "/metrics")
-		if r.code != tt.want {
-			t.Errorf("GET /metrics as %q:%q = %d, want %d", tt.user, tt.password, r.code, tt.want)
+		p.User, p.Password = tt.user, tt.password
+		r := p.Get(t, "/metrics")
+		if r.Code != tt.want {
+			t.Errorf("GET /metrics as %q:%q = %d, want %d", tt.user, tt.password, r.Code, tt.want)
 		}
-		if served := bytes.Contains(r.body, []byte("kernel_exporter_build_info")); served != (tt.want == http.StatusOK) {
+		if served := bytes.Contains(r.Body, []byte("kernel_exporter_build_info")); served != (tt.want == http.StatusOK) {
 			t.Errorf("GET /metrics as %q:%q served metrics: %v, want %v", tt.user, tt.password, served, !served)
 		}
 	}
@@ -112,7 +108,7 @@ func TestBadFlagsExitWithUsageError(t *testing.T) {
 	} {
 		t.Run(tt.arg, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
-			cmd := exec.Command(binary, "--web.listen-address=127.0.0.1:0", tt.arg)
+			cmd := exec.Command(binary, exportertest.ListenArgs(tt.arg)...)
 			cmd.Stdout, cmd.Stderr = &stdout, &stderr
 			err := cmd.Run()
 			if code := cmd.ProcessState.ExitCode(); code != 2 {
@@ -127,21 +123,21 @@ func TestBadFlagsExitWithUsageError(t *testing.T) {
 
 func TestFileDescriptorsStayFlatOverScrapes(t *testing.T) {
 	testenv.RequireRoot(t)
-	p := startExporter(t)
-	p.waitReady(t, allCollectors()...)
-	before := stableFDs(t, p.pid())
+	p := exportertest.Start(t, binary)
+	waitReady(t, p, allCollectors()...)
+	before := stableFDs(t, p.Pid())
 
 	const scrapes = 100
 	for range scrapes {
-		if _, err := p.scrape(); err != nil {
+		if _, err := p.Scrape(); err != nil {
 			t.Fatal(err)
 		}
 	}
 	// The exporter closes each connection as it answers; give it the time
 	// to close the last one. Descriptors may close meanwhile: objects that
 	// the exporter dropped are closed when the Go runtime collects them.
-	eventually(t, func() error {
-		after, err := openFDs(p.pid())
+	exportertest.Eventually(t, func() error {
+		after, err := openFDs(p.Pid())
 		if err != nil {
 			return err
 		}
@@ -157,7 +153,7 @@ func TestFileDescriptorsStayFlatOverScrapes(t *testing.T) {
 func stableFDs(t *testing.T, pid int) map[string]string {
 	t.Helper()
 	var fds map[string]string
-	eventually(t, func() error {
+	exportertest.Eventually(t, func() error {
 		first, err := openFDs(pid)
 		if err != nil {
 			return err

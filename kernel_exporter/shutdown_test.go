@@ -1,20 +1,11 @@
 package main
 
 import (
-	"bufio"
-	"errors"
-	"fmt"
 	"maps"
-	"os"
-	"path/filepath"
 	"slices"
-	"strconv"
-	"strings"
 	"testing"
 
-	"github.com/cilium/ebpf"
-	"github.com/cilium/ebpf/link"
-
+	"github.com/bpfleet/bpfleet/internal/exportertest"
 	"github.com/bpfleet/bpfleet/internal/testenv"
 )
 
@@ -25,248 +16,43 @@ import (
 
 func TestSIGTERMUnloadsEveryBPFObject(t *testing.T) {
 	testenv.RequireRoot(t)
-	before, err := loadedPrograms()
+	before, err := exportertest.LoadedPrograms()
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := startExporter(t)
-	p.waitReady(t, allCollectors()...)
+	p := exportertest.Start(t, binary)
+	waitReady(t, p, allCollectors()...)
 
-	held, err := heldBPF(p.pid())
+	held, err := exportertest.HeldBPF(p.Pid())
 	if err != nil {
 		t.Fatal(err)
 	}
-	running, err := loadedPrograms()
+	running, err := exportertest.LoadedPrograms()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := programNames(running, held.programs), sorted(allPrograms()); !slices.Equal(got, want) {
+	if got, want := exportertest.ProgramNames(running, held.Programs), sorted(allPrograms()); !slices.Equal(got, want) {
 		t.Errorf("exporter holds programs %v, want %v", got, want)
 	}
-	for id := range held.programs {
+	for id := range held.Programs {
 		if name, ok := before[id]; ok {
 			t.Errorf("exporter holds program %d %q, loaded before it started", id, name)
 		}
 	}
-	linked, err := linkedPrograms(held.links)
+	linked, err := exportertest.LinkedPrograms(held.Links)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(held.links) != len(held.programs) || !maps.Equal(linked, held.programs) {
+	if len(held.Links) != len(held.Programs) || !maps.Equal(linked, held.Programs) {
 		t.Errorf("exporter holds %d links to programs %v, want one link to each of %v",
-			len(held.links), slices.Sorted(maps.Keys(linked)), slices.Sorted(maps.Keys(held.programs)))
+			len(held.Links), slices.Sorted(maps.Keys(linked)), slices.Sorted(maps.Keys(held.Programs)))
 	}
 
-	if code := p.terminate(t); code != 0 {
+	if code := p.Terminate(t); code != 0 {
 		t.Errorf("exit code after SIGTERM = %d, want 0", code)
 	}
-	eventually(t, func() error { return stillLoaded(held) })
-	eventually(t, func() error { return unowned(before, sorted(allPrograms())) })
-}
-
-// bpfObjects are sets of BPF object IDs.
-type bpfObjects struct {
-	programs map[ebpf.ProgramID]bool
-	links    map[link.ID]bool
-	maps     map[ebpf.MapID]bool
-}
-
-// heldBPF returns the IDs of the BPF programs, links and maps that pid holds
-// file descriptors of, read from /proc/<pid>/fdinfo. A link's program counts
-// as held.
-func heldBPF(pid int) (bpfObjects, error) {
-	held := bpfObjects{programs: map[ebpf.ProgramID]bool{}, links: map[link.ID]bool{}, maps: map[ebpf.MapID]bool{}}
-	proc := filepath.Join("/proc", strconv.Itoa(pid))
-	fds, err := os.ReadDir(filepath.Join(proc, "fd"))
-	if err != nil {
-		return held, fmt.Errorf("listing file descriptors: %w", err)
-	}
-	for _, fd := range fds {
-		target, err := os.Readlink(filepath.Join(proc, "fd", fd.Name()))
-		if err != nil || !strings.HasPrefix(target, "anon_inode:bpf") {
-			continue // closed since ReadDir, or not a BPF object
-		}
-		fields, err := fdinfo(filepath.Join(proc, "fdinfo", fd.Name()))
-		if errors.Is(err, os.ErrNotExist) {
-			continue
-		}
-		if err != nil {
-			return held, err
-		}
-		if id, ok := fields["prog_id"]; ok {
-			held.programs[ebpf.ProgramID(id)] = true
-		}
-		if id, ok := fields["link_id"]; ok {
-			held.links[link.ID(id)] = true
-		}
-		if id, ok := fields["map_id"]; ok {
-			held.maps[ebpf.MapID(id)] = true
-		}
-	}
-	return held, nil
-}
-
-// fdinfo returns the numeric fields of a /proc/<pid>/fdinfo/<fd> file.
-func fdinfo(path string) (map[string]uint32, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	fields := map[string]uint32{}
-	s := bufio.NewScanner(f)
-	for s.Scan() {
-		key, value, ok := strings.Cut(s.Text(), ":")
-		if !ok {
-			continue
-		}
-		if n, err := strconv.ParseUint(strings.TrimSpace(value), 10, 32); err == nil {
-			fields[key] = uint32(n)
-		}
-	}
-	if err := s.Err(); err != nil {
-		return nil, fmt.Errorf("reading %s: %w", path, err)
-	}
-	return fields, nil
-}
-
-// loadedPrograms returns the kernel name of every loaded BPF program, by ID.
-func loadedPrograms() (map[ebpf.ProgramID]string, error) {
-	progs := map[ebpf.ProgramID]string{}
-	var id ebpf.ProgramID
-	for {
-		next, err := ebpf.ProgramGetNextID(id)
-		if errors.Is(err, os.ErrNotExist) {
-			return progs, nil
-		}
-		if err != nil {
-			return nil, fmt.Errorf("listing programs after %d: %w", id, err)
-		}
-		id = next
-		name, err := programName(id)
-		if errors.Is(err, os.ErrNotExist) {
-			continue // unloaded since ProgramGetNextID
-		}
-		if err != nil {
-			return nil, err
-		}
-		progs[id] = name
-	}
-}
-
-func programName(id ebpf.ProgramID) (string, error) {
-	prog, err := ebpf.NewProgramFromID(id)
-	if err != nil {
-		return "", fmt.Errorf("opening program %d: %w", id, err)
-	}
-	defer prog.Close()
-	info, err := prog.Info()
-	if err != nil {
-		return "", fmt.Errorf("reading program %d: %w", id, err)
-	}
-	return info.Name, nil
-}
-
-// linkedPrograms returns the programs that links attach.
-func linkedPrograms(links map[link.ID]bool) (map[ebpf.ProgramID]bool, error) {
-	progs := map[ebpf.ProgramID]bool{}
-	for id := range links {
-		l, err := link.NewFromID(id)
-		if err != nil {
-			return nil, fmt.Errorf("opening link %d: %w", id, err)
-		}
-		info, err := l.Info()
-		l.Close()
-		if err != nil {
-			return nil, fmt.Errorf("reading link %d: %w", id, err)
-		}
-		progs[info.Program] = true
-	}
-	return progs, nil
-}
-
-// stillLoaded returns an error naming each object of objs that the kernel
-// still has.
-func stillLoaded(objs bpfObjects) error {
-	var loaded []string
-	for id := range objs.programs {
-		if exists(ebpf.NewProgramFromID(id)) {
-			loaded = append(loaded, fmt.Sprintf("program %d", id))
-		}
-	}
-	for id := range objs.links {
-		if exists(link.NewFromID(id)) {
-			loaded = append(loaded, fmt.Sprintf("link %d", id))
-		}
-	}
-	for id := range objs.maps {
-		if exists(ebpf.NewMapFromID(id)) {
-			loaded = append(loaded, fmt.Sprintf("map %d", id))
-		}
-	}
-	if len(loaded) > 0 {
-		slices.Sort(loaded)
-		return fmt.Errorf("still loaded after the exporter exited: %v", loaded)
-	}
-	return nil
-}
-
-// exists closes what a New...FromID returned and reports whether it found
-// the object.
-func exists[T interface{ Close() error }](obj T, err error) bool {
-	if err != nil {
-		return !errors.Is(err, os.ErrNotExist)
-	}
-	obj.Close()
-	return true
-}
-
-// unowned returns an error naming every program called one of names that was
-// loaded after before and that no process holds: one the kernel keeps alive
-// for nobody.
-func unowned(before map[ebpf.ProgramID]string, names []string) error {
-	now, err := loadedPrograms()
-	if err != nil {
-		return err
-	}
-	owned, err := heldByAnyProcess()
-	if err != nil {
-		return err
-	}
-	var left []string
-	for id, name := range now {
-		if _, old := before[id]; !old && !owned[id] && slices.Contains(names, name) {
-			left = append(left, fmt.Sprintf("%d %s", id, name))
-		}
-	}
-	if len(left) > 0 {
-		slices.Sort(left)
-		return fmt.Errorf("programs loaded with no process holding them: %v", left)
-	}
-	return nil
-}
-
-// heldByAnyProcess returns the programs that some process holds.
-func heldByAnyProcess() (map[ebpf.ProgramID]bool, error) {
-	procs, err := os.ReadDir("/proc")
-	if err != nil {
-		return nil, fmt.Errorf("listing processes: %w", err)
-	}
-	held := map[ebpf.ProgramID]bool{}
-	for _, proc := range procs {
-		pid, err := strconv.Atoi(proc.Name())
-		if err != nil {
-			continue
-		}
-		objs, err := heldBPF(pid)
-		if err != nil {
-			continue // exited since ReadDir
-		}
-		for id := range objs.programs {
-			held[id] = true
-		}
-	}
-	return held, nil
+	exportertest.Eventually(t, func() error { return exportertest.StillLoaded(held) })
+	exportertest.Eventually(t, func() error { return exportertest.Unowned(before, sorted(allPrograms())) })
 }
 
 // allPrograms returns the programs of every collector and of the watcher.
@@ -276,16 +62,6 @@ func allPrograms() []string {
 		progs = append(progs, p...)
 	}
 	return progs
-}
-
-// programNames returns the names of the programs ids among progs, sorted.
-func programNames(progs map[ebpf.ProgramID]string, ids map[ebpf.ProgramID]bool) []string {
-	names := make([]string, 0, len(ids))
-	for id := range ids {
-		names = append(names, progs[id])
-	}
-	slices.Sort(names)
-	return names
 }
 
 func sorted(s []string) []string {

@@ -80,18 +80,23 @@ func Spec() exporter.Spec {
 			timeout := fs.Flag("timeout", "Time after which a query without a response counts as unanswered.").Default("5s").Duration()
 			names := fs.Flag("names", "Count NXDOMAIN responses by queried name (dns_nxdomain_responses_by_name_total).").Default("false").Bool()
 			namesMax := fs.Flag("names.max", "Distinct names counted by --collector.dns.names; the rest go to name=\"__overflow__\".").Default("100").Int()
-			return func(ctx context.Context, env exporter.Env) (exporter.Collector, error) {
+			var o Options
+			fs.Validate(func() error {
 				p, err := parsePorts(*ports)
 				if err != nil {
-					return nil, err
+					return err
 				}
 				if *timeout <= 0 {
-					return nil, fmt.Errorf("--collector.dns.timeout must be positive, got %s", *timeout)
+					return fmt.Errorf("--collector.dns.timeout: must be positive, got %s", *timeout)
 				}
 				if *namesMax < 1 {
-					return nil, fmt.Errorf("--collector.dns.names.max must be at least 1, got %d", *namesMax)
+					return fmt.Errorf("--collector.dns.names.max: must be at least 1, got %d", *namesMax)
 				}
-				return New(env, Options{Ports: p, Timeout: *timeout, Names: *names, NamesMax: *namesMax})
+				o = Options{Ports: p, Timeout: *timeout, Names: *names, NamesMax: *namesMax}
+				return nil
+			})
+			return func(ctx context.Context, env exporter.Env) (exporter.Collector, error) {
+				return New(env, o)
 			}
 		},
 	}

@@ -59,9 +59,20 @@ type Spec struct {
 type FlagSet struct {
 	app    *kingpin.Application
 	prefix string
+	checks *[]func() error // shared by every collector's FlagSet
 }
 
 // Flag registers --collector.<name>.<option>.
 func (f *FlagSet) Flag(option, help string) *kingpin.FlagClause {
 	return f.app.Flag(f.prefix+option, help)
+}
+
+// Validate registers check, which runs once the command line is parsed,
+// before any collector is constructed, whether or not the collector is
+// enabled. An error rejects the command line: Main prints it as a usage
+// error and exits with code 2, so the error should name the flag
+// ("--collector.<name>.<option>: ..."). Checks run in the order collectors
+// are named and then registered; the first error stops them.
+func (f *FlagSet) Validate(check func() error) {
+	*f.checks = append(*f.checks, check)
 }

@@ -42,6 +42,11 @@
 //		},
 //	}
 //
+// A value that the flag's type accepts but the collector does not (a port
+// list, a negative duration) is rejected with FlagSet.Validate, which runs
+// after parsing: the exporter exits with a usage error (code 2) instead of
+// starting a collector that can never be constructed.
+//
 // The constructor runs in the background and is retried with exponential
 // backoff (internal/retry) until it succeeds; meanwhile the collector reports
 // <ns>_scrape_collector_success{collector} 0 and the exporter serves the

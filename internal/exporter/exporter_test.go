@@ -264,6 +264,8 @@ func TestBadCommandLine(t *testing.T) {
 		{[]string{"--bogus"}, "test_exporter: error: unknown long flag '--bogus', try --help"},
 		{[]string{"--web.max-requests=many"}, `test_exporter: error: --web.max-requests: strconv.ParseFloat: parsing "many": invalid syntax, try --help`},
 		{[]string{"--collector.gauge.value=x"}, `test_exporter: error: --collector.gauge.value: strconv.ParseFloat: parsing "x": invalid syntax, try --help`},
+		{[]string{"--collector.gauge.value=-1"}, `test_exporter: error: --collector.gauge.value: must not be negative, got -1, try --help`},
+		{[]string{"--no-collector.gauge", "--collector.gauge.value=-1"}, `test_exporter: error: --collector.gauge.value: must not be negative, got -1, try --help`},
 		{[]string{"--log.level=loud"}, `test_exporter: error: --log.level: unrecognized log level loud, try --help`},
 	} {
 		var closes atomic.Int32

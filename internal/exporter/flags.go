@@ -126,10 +126,13 @@ func addWorkloadFlags(app *kingpin.Application, o *workload.Options) {
 }
 
 // addCollectorFlags registers --[no-]collector.<name> and the collector's
-// scoped flags for each spec, in name order so that --help lists them sorted.
+// scoped flags for each spec, in name order so that --help lists them sorted,
+// and has app run the specs' FlagSet checks once it has parsed them.
 func addCollectorFlags(app *kingpin.Application, specs []Spec) ([]*collectorFlags, error) {
 	specs = slices.SortedFunc(slices.Values(specs), func(a, b Spec) int { return cmp.Compare(a.Name, b.Name) })
 	flags := make([]*collectorFlags, 0, len(specs))
+	var checks []func() error
+	app.Validate(func(*kingpin.Application) error { return firstError(checks) })
 	for i, s := range specs {
 		if i > 0 && specs[i-1].Name == s.Name {
 			return nil, fmt.Errorf("collector %q declared twice", s.Name)
@@ -141,7 +144,7 @@ func addCollectorFlags(app *kingpin.Application, specs []Spec) ([]*collectorFlag
 			Bool()
 		f.build = s.Constructor
 		if s.Flags != nil {
-			f.build = s.Flags(&FlagSet{app: app, prefix: "collector." + s.Name + "."})
+			f.build = s.Flags(&FlagSet{app: app, prefix: "collector." + s.Name + ".", checks: &checks})
 		}
 		if f.build == nil {
 			return nil, fmt.Errorf("collector %q has no constructor", s.Name)
@@ -149,6 +152,16 @@ func addCollectorFlags(app *kingpin.Application, specs []Spec) ([]*collectorFlag
 		flags = append(flags, f)
 	}
 	return flags, nil
+}
+
+// firstError runs checks in order and returns the first error.
+func firstError(checks []func() error) error {
+	for _, check := range checks {
+		if err := check(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func collectorHelp(s Spec) string {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"os/exec"
@@ -38,8 +39,8 @@ func program(specs ...exporter.Spec) exporter.Program {
 	}
 }
 
-// gauge emits test_static_value with a value from --collector.gauge.value and
-// counts its Close calls in closes.
+// gauge emits test_static_value with a value from --collector.gauge.value,
+// which must not be negative, and counts its Close calls in closes.
 func gauge(closes *atomic.Int32) exporter.Spec {
 	return exporter.Spec{
 		Name:    "gauge",
@@ -47,6 +48,12 @@ func gauge(closes *atomic.Int32) exporter.Spec {
 		Default: true,
 		Flags: func(fs *exporter.FlagSet) exporter.New {
 			value := fs.Flag("value", "Value of the gauge.").Default("42").Float64()
+			fs.Validate(func() error {
+				if *value < 0 {
+					return fmt.Errorf("--collector.gauge.value: must not be negative, got %v", *value)
+				}
+				return nil
+			})
 			return func(_ context.Context, env exporter.Env) (exporter.Collector, error) {
 				desc := prometheus.NewDesc(env.Namespace+"_static_value", "A value set by flag.", nil, nil)
 				return &constCollector{desc: desc, value: *value, closes: closes}, nil

@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/bpfleet/bpfleet/internal/exporter"
+	"github.com/bpfleet/bpfleet/internal/exportertest"
 	"github.com/bpfleet/bpfleet/internal/workload"
 )
 
@@ -62,7 +63,7 @@ func TestScrapeReportsEachCollector(t *testing.T) {
 	if !strings.Contains(r.stderr.String(), "attaching: permission denied") {
 		t.Errorf("construction failure not logged:\n%s", r.stderr.String())
 	}
-	promtoolCheck(t, body)
+	exportertest.PromtoolCheck(t, []byte(body))
 }
 
 func TestCollectorSelection(t *testing.T) {

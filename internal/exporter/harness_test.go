@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os/exec"
 	"regexp"
 	"sync"
 	"sync/atomic"
@@ -283,17 +282,3 @@ func collectorsIn(mfs map[string]*dto.MetricFamily) []string {
 	return names
 }
 
-// promtoolCheck runs `promtool check metrics` on text and fails on any
-// finding.
-func promtoolCheck(t *testing.T, text string) {
-	t.Helper()
-	promtool, err := exec.LookPath("promtool")
-	if err != nil {
-		t.Skip("promtool not installed (apt-get install prometheus)")
-	}
-	cmd := exec.Command(promtool, "check", "metrics")
-	cmd.Stdin = bytes.NewBufferString(text)
-	if out, err := cmd.CombinedOutput(); err != nil || len(out) > 0 {
-		t.Errorf("promtool check metrics: %v\n%s", err, out)
-	}
-}

@@ -281,4 +281,3 @@ func collectorsIn(mfs map[string]*dto.MetricFamily) []string {
 	}
 	return names
 }
-

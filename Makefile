@@ -14,11 +14,12 @@ VERSION_PKG := github.com/prometheus/common/version
 LDFLAGS     := -X $(VERSION_PKG).Version=$(VERSION) -X $(VERSION_PKG).Revision=$(REVISION) \
                -X $(VERSION_PKG).Branch=$(BRANCH) -X $(VERSION_PKG).BuildUser=bpfleet \
                -X $(VERSION_PKG).BuildDate=$(shell date -u +%Y%m%d-%H:%M:%S)
-EXPORTERS   := kernel_exporter dns_exporter
-PACKAGES    := ./internal/... $(addsuffix /...,$(addprefix ./,$(EXPORTERS)))
-# Debian packages the tests use: promtool (metrics lint), iproute2 (network
-# namespaces, veth), nftables (packet loss for retransmit tests).
-TEST_DEBS   := prometheus iproute2 nftables
+EXPORTERS   := kernel_exporter dns_exporter cri_exporter
+PACKAGES    := ./internal/... $(addsuffix /...,$(addprefix ./,$(EXPORTERS))) ./mixins/...
+# Debian packages the tests use: prometheus and promtool (metrics lint, rule
+# tests, live mixin tests), iproute2 (network namespaces, veth), nftables
+# (packet loss for retransmit tests), containerd, runc, the CNI plugins and
+# busybox (real pods through the CRI API).
 GEN_DEBS    := clang llvm libbpf-dev bpftool
 TEST_FLAGS  ?= -count=1 -timeout 30m
 
@@ -41,6 +42,10 @@ test-deps:
 	command -v promtool >/dev/null || missing="$$missing prometheus"; \
 	command -v ip >/dev/null || missing="$$missing iproute2"; \
 	command -v nft >/dev/null || missing="$$missing nftables"; \
+	command -v containerd >/dev/null || missing="$$missing containerd"; \
+	command -v runc >/dev/null || missing="$$missing runc"; \
+	[ -x /usr/lib/cni/bridge ] || missing="$$missing containernetworking-plugins"; \
+	[ -x /bin/busybox ] || missing="$$missing busybox-static"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
@@ -70,8 +75,15 @@ check-generated: generate
 vmlinux: gen-deps
 	bpftool btf dump file /sys/kernel/btf/vmlinux format c > bpf/include/vmlinux.h
 
+# Formats the mixins' Jsonnet and renders every mixin (mixins/<exporter>/)
+# into its alerts.yaml, rules.yaml and dashboards/*.json; the mixins tests
+# fail when these are stale.
+.PHONY: mixins
+mixins:
+	cd mixins && $(GO) run ./cmd/render
+
 lint:
-	@out=$$(gofmt -l internal $(EXPORTERS)); if [ -n "$$out" ]; then echo "gofmt: $$out"; exit 1; fi
+	@out=$$(gofmt -l internal $(EXPORTERS) mixins); if [ -n "$$out" ]; then echo "gofmt: $$out"; exit 1; fi
 	$(GO) vet $(PACKAGES)
 
 # Benchmarks, 6 runs each (benchstat's minimum for a confidence interval),

@@ -32,9 +32,18 @@ type Harness struct {
 	Registry *prometheus.Registry // the self-metrics
 }
 
+// Option changes the Env that New builds.
+type Option func(*workload.Options)
+
+// WithCRIEndpoint has the workload resolver look pods up at a CRI socket
+// (testenv.Containerd's Endpoint); by default it makes no CRI lookups.
+func WithCRIEndpoint(endpoint string) Option {
+	return func(o *workload.Options) { o.CRIEndpoint = endpoint }
+}
+
 // New builds the collector with newCollector under namespace, as the
 // exporter would, and closes it when the test ends. It needs root.
-func New(tb testing.TB, namespace string, newCollector exporter.New) *Harness {
+func New(tb testing.TB, namespace string, newCollector exporter.New, opts ...Option) *Harness {
 	tb.Helper()
 	testenv.RequireRoot(tb)
 	reg := prometheus.NewRegistry()
@@ -42,7 +51,11 @@ func New(tb testing.TB, namespace string, newCollector exporter.New) *Harness {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	resolver, err := workload.NewResolver(workload.Options{})
+	var ro workload.Options
+	for _, o := range opts {
+		o(&ro)
+	}
+	resolver, err := workload.NewResolver(ro)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -8,22 +8,24 @@ import (
 
 	"github.com/bpfleet/bpfleet/internal/exporter"
 	"github.com/bpfleet/bpfleet/internal/maps"
+	"github.com/bpfleet/bpfleet/internal/oomkill"
 )
 
 var oomKillsDesc = workloadDesc("oom_kills_total", "Processes of the workload chosen as victims by the OOM killer (global or cgroup).")
 
-// oomCollector counts OOM kills per victim workload (bpf/kernel/oom.bpf.c).
+// oomCollector counts OOM kills per victim workload with the shared
+// program of internal/oomkill (bpf/kernel/oom.bpf.c).
 type oomCollector struct {
 	bpfCollector
-	objs   oomObjects
+	objs   oomkill.OOMObjects
 	events map[uint32]counterEvent
 }
 
 func newOOM(_ context.Context, env exporter.Env) (exporter.Collector, error) {
 	c := &oomCollector{}
-	c.events = map[uint32]counterEvent{0: {oomKillsDesc, "kernel_oom_kills_total", nil}}
+	c.events = map[uint32]counterEvent{oomkill.EventKill: {oomKillsDesc, "kernel_oom_kills_total", nil}}
 	var err error
-	c.bpfCollector, err = loadCollector("oom", env, loadOom, &c.objs)
+	c.bpfCollector, err = loadCollector("oom", env, oomkill.LoadOOM, &c.objs)
 	if err != nil {
 		return nil, err
 	}

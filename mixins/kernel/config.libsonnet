@@ -1,0 +1,35 @@
+{
+  _config+:: {
+    // Selects kernel_exporter's series in rules and alerts, and its jobs in
+    // the dashboards' job variable.
+    kernelSelector: 'job="kernel-exporter"',
+    // Each alert's runbook_url is this page and the alert's name, lower
+    // case, as the anchor.
+    runbookURLBase: 'https://github.com/bpfleet/bpfleet/blob/main/mixins/kernel/runbook.md',
+    dashboardTags: ['kernel'],
+
+    // Exporter health.
+    programDetachedFor: '10m',
+    collectorFailingFor: '15m',
+    eventsLostFor: '15m',
+
+    // A workload lost a process to the OOM killer in the last oomKillWindow.
+    oomKillWindow: '10m',
+    oomKilledFor: '1m',
+
+    // Segments per second a workload retransmits, over 5 minutes.
+    tcpRetransmitsThreshold: 10,
+    tcpRetransmitsFor: '15m',
+
+    // p99 of the time a workload's runnable threads wait for a CPU.
+    runqueueLatencyThreshold: 0.05,
+    runqueueLatencyFor: '15m',
+
+    // p99 of block request latency, for the operations that
+    // blockIOLatencyOperations matches (flushes and discards are slow by
+    // nature).
+    blockIOLatencyThreshold: 0.5,
+    blockIOLatencyOperations: 'read|write',
+    blockIOLatencyFor: '15m',
+  },
+}

@@ -147,6 +147,8 @@ var wantVariables = map[string][]string{
 	"kernel-node.json":     {"datasource", "job", "instance"},
 	"kernel-workload.json": {"datasource", "job", "instance", "namespace", "pod", "container", "cgroup"},
 	"dns-overview.json":    {"datasource", "job", "instance", "namespace", "pod", "container", "cgroup"},
+	"cri-overview.json":    {"datasource", "job", "instance", "namespace", "pod", "container"},
+	"cni-overview.json":    {"datasource", "job", "instance", "namespace", "pod"},
 }
 
 // TestDashboardsLint checks every dashboard against the conventions in

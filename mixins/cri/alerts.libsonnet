@@ -1,0 +1,75 @@
+local alerts = import '../lib/alerts.libsonnet';
+
+// container is the alert-template text that names the container of an
+// alert's series; the oom collector serves empty names while the cri
+// collector has not listed the container.
+local container = '{{ if $labels.pod }}container {{ $labels.container }} of pod {{ $labels.namespace }}/{{ $labels.pod }}{{ else }}a container the runtime has not listed{{ end }}';
+
+{
+  prometheusAlerts+:: {
+    local c = $._config,
+    local sel = c.criSelector,
+    local rule(name, expr, forDuration, severity, summary, description) =
+      alerts.alert(name, expr, forDuration, severity, summary, description, c.runbookURLBase),
+    local exporter = alerts.exporterAlerts({
+      prefix: 'CRIExporter',
+      namespace: 'cri',
+      exporter: 'cri_exporter',
+      selector: sel,
+      runbookURLBase: c.runbookURLBase,
+      programDetachedFor: c.programDetachedFor,
+      collectorFailingFor: c.collectorFailingFor,
+      eventsLostFor: c.eventsLostFor,
+    }),
+    groups+: [{
+      name: 'cri-exporter',
+      // The cri collector fails exactly when the runtime does not answer:
+      // CRIRuntimeUnreachable says so, sooner, and this one leaves it out.
+      rules: [
+        if r.alert == 'CRIExporterCollectorFailing' then r { expr: 'cri_scrape_collector_success{%s, collector!="cri"} == 0' % sel } else r
+        for r in exporter
+      ],
+    }, {
+      name: 'cri-runtime',
+      rules: [
+        rule(
+          'CRIRuntimeUnreachable',
+          'cri_scrape_collector_success{%s, collector="cri"} == 0' % sel,
+          c.runtimeUnreachableFor,
+          'critical',
+          'The container runtime does not answer.',
+          'The container runtime on {{ $labels.instance }} has not answered cri_exporter over its CRI socket for %s: it is down, hung or at another socket. The kubelet cannot start or stop containers there.' % c.runtimeUnreachableFor,
+        ),
+        rule(
+          'CRIRuntimeNotReady',
+          'cri_runtime_condition{%s, condition=~"%s"} == 0' % [sel, c.runtimeConditions],
+          c.runtimeNotReadyFor,
+          'critical',
+          'The container runtime is not ready.',
+          'The container runtime on {{ $labels.instance }} has reported {{ $labels.condition }} false for %s; the kubelet marks the node NotReady and starts no new pods there.' % c.runtimeNotReadyFor,
+        ),
+      ],
+    }, {
+      name: 'cri-containers',
+      rules: [
+        // A container's counter series appears with its first OOM kill,
+        // which increase() cannot see: a series that is new within the
+        // window counts with its whole value.
+        rule(
+          'CRIContainerOOMKilled',
+          |||
+            sum by (job, instance, namespace, pod, container) (
+              (cri_container_oom_kills_total{%(sel)s} unless cri_container_oom_kills_total{%(sel)s} offset %(w)s)
+              or
+              increase(cri_container_oom_kills_total{%(sel)s}[%(w)s])
+            ) > 0
+          ||| % { sel: sel, w: c.oomKillWindow },
+          c.oomKilledFor,
+          'warning',
+          'A container lost a process to the OOM killer.',
+          'The OOM killer chose processes of %s on {{ $labels.instance }} as its victims: {{ $value | humanize }} in the last %s. Child processes count, also where the container keeps running.' % [container, c.oomKillWindow],
+        ),
+      ],
+    }],
+  },
+}

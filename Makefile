@@ -14,7 +14,7 @@ VERSION_PKG := github.com/prometheus/common/version
 LDFLAGS     := -X $(VERSION_PKG).Version=$(VERSION) -X $(VERSION_PKG).Revision=$(REVISION) \
                -X $(VERSION_PKG).Branch=$(BRANCH) -X $(VERSION_PKG).BuildUser=bpfleet \
                -X $(VERSION_PKG).BuildDate=$(shell date -u +%Y%m%d-%H:%M:%S)
-EXPORTERS   := kernel_exporter dns_exporter cri_exporter
+EXPORTERS   := kernel_exporter dns_exporter cri_exporter cni_exporter
 PACKAGES    := ./internal/... $(addsuffix /...,$(addprefix ./,$(EXPORTERS))) ./mixins/...
 # Debian packages the tests use: prometheus and promtool (metrics lint, rule
 # tests, live mixin tests), iproute2 (network namespaces, veth), nftables

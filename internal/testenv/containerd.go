@@ -105,13 +105,21 @@ type CNIRange struct {
 type ContainerdOption func(*containerdSetup)
 
 type containerdSetup struct {
-	cni CNIRange
+	cni            CNIRange
+	privatePlugins bool
 }
 
 // WithCNIRange sets host-local's pool; the default is a random /24 of
 // 198.19.0.0/16 (the RFC 2544 benchmarking range), all of it.
 func WithCNIRange(r CNIRange) ContainerdOption {
 	return func(s *containerdSetup) { s.cni = r }
+}
+
+// WithPrivateCNIPlugins copies the CNI plugins into a directory of this
+// containerd's own (CNIBinDir, under Dir), so that a test that watches the
+// execs of the plugins in CNIBinDir sees this containerd's and no other's.
+func WithPrivateCNIPlugins() ContainerdOption {
+	return func(s *containerdSetup) { s.privatePlugins = true }
 }
 
 // StartContainerd starts a containerd for the test and waits until its CRI
@@ -145,6 +153,9 @@ func StartContainerd(tb testing.TB, opts ...ContainerdOption) *Containerd {
 		log:          &logBuffer{},
 	}
 	tb.Cleanup(c.teardown)
+	if setup.privatePlugins {
+		c.copyPlugins(tb)
+	}
 	c.writeFiles(tb, setup)
 	if c.conn, err = grpc.NewClient(c.Endpoint, grpc.WithTransportCredentials(insecure.NewCredentials())); err != nil {
 		tb.Fatalf("CRI client of %s: %v", c.Endpoint, err)
@@ -170,7 +181,7 @@ func requireContainerd(tb testing.TB) string {
 		tb.Skipf("needs a static /bin/busybox (apt-get install busybox-static): %v", err)
 	}
 	for _, dir := range cniBinDirs {
-		if hasFiles(dir, "bridge", "host-local", "loopback") {
+		if hasFiles(dir, cniPlugins...) {
 			return dir
 		}
 	}
@@ -201,6 +212,29 @@ func hasFiles(dir string, names ...string) bool {
 		}
 	}
 	return true
+}
+
+// cniPlugins are the plugins that the network uses, containerd's loopback
+// included.
+var cniPlugins = []string{"bridge", "host-local", "loopback"}
+
+// copyPlugins copies cniPlugins into <Dir>/cni-bin and makes it CNIBinDir.
+func (c *Containerd) copyPlugins(tb testing.TB) {
+	tb.Helper()
+	dir := filepath.Join(c.Dir, "cni-bin")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		tb.Fatal(err)
+	}
+	for _, name := range cniPlugins {
+		b, err := os.ReadFile(filepath.Join(c.CNIBinDir, name))
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o755); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	c.CNIBinDir = dir
 }
 
 // writeFiles writes containerd's configuration and the CNI network list.

@@ -1,0 +1,146 @@
+package collector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sys/unix"
+
+	"github.com/bpfleet/bpfleet/internal/bpfload"
+	"github.com/bpfleet/bpfleet/internal/exporter"
+)
+
+var (
+	netnsDesc = newDesc("network_namespaces",
+		"Distinct network namespaces on the host that a process is in or that are bind-mounted under /run/netns or /var/run/netns.")
+	netnsCreatedDesc = newDesc("network_namespaces_created_total",
+		"Network namespaces created, from the kernel: successful unshare, clone and clone3 calls with CLONE_NEWNET since the exporter started.")
+)
+
+// paths are where the host's processes and named network namespaces are.
+type paths struct {
+	proc      string   // procfs: /proc
+	netnsDirs []string // bind mounts of network namespaces (ip netns, CNI runtimes)
+}
+
+// hostPaths returns the paths of the host the exporter runs on.
+func hostPaths() paths {
+	return paths{proc: "/proc", netnsDirs: []string{"/run/netns", "/var/run/netns"}}
+}
+
+// netnsCollector serves the network namespaces alive (a walk of procfs and
+// the bind mount directories at each scrape) and those created (an
+// in-kernel counter).
+type netnsCollector struct {
+	objs  netnsObjects
+	set   *bpfload.Set
+	paths paths
+}
+
+// newNetns loads and attaches the syscall tracepoints of unshare, clone
+// and clone3 (tracefs is mounted when missing). Close detaches them.
+func newNetns(env exporter.Env, p paths) (*netnsCollector, error) {
+	spec, err := loadNetns()
+	if err != nil {
+		return nil, err
+	}
+	c := &netnsCollector{paths: p}
+	if c.set, err = bpfload.Load(spec, &c.objs, env.Self); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func (c *netnsCollector) Update(_ context.Context, ch chan<- prometheus.Metric) error {
+	live, err := liveNetns(c.paths)
+	if err != nil {
+		return err
+	}
+	var perCPU []uint64
+	if err := c.objs.NetnsCreated.Lookup(uint32(0), &perCPU); err != nil {
+		return fmt.Errorf("reading netns_created: %w", err)
+	}
+	var created uint64
+	for _, n := range perCPU {
+		created += n
+	}
+	ch <- prometheus.MustNewConstMetric(netnsDesc, prometheus.GaugeValue, float64(len(live)))
+	ch <- prometheus.MustNewConstMetric(netnsCreatedDesc, prometheus.CounterValue, float64(created))
+	return nil
+}
+
+// Close detaches the programs.
+func (c *netnsCollector) Close() error { return c.set.Close() }
+
+// liveNetns returns the inode numbers of the network namespaces that a
+// process (its main thread) is in or that are bind-mounted in p.netnsDirs.
+// Processes that exit during the walk are skipped.
+func liveNetns(p paths) (map[uint64]struct{}, error) {
+	entries, err := os.ReadDir(p.proc)
+	if err != nil {
+		return nil, fmt.Errorf("listing %s: %w", p.proc, err)
+	}
+	live := map[uint64]struct{}{}
+	for _, e := range entries {
+		if _, err := strconv.Atoi(e.Name()); err != nil {
+			continue
+		}
+		link, err := os.Readlink(filepath.Join(p.proc, e.Name(), "ns", "net"))
+		if err != nil {
+			continue
+		}
+		if ino, ok := parseNetnsLink(link); ok {
+			live[ino] = struct{}{}
+		}
+	}
+	for _, dir := range p.netnsDirs {
+		if err := addMountedNetns(dir, live); err != nil {
+			return nil, err
+		}
+	}
+	return live, nil
+}
+
+// parseNetnsLink parses the target of /proc/<pid>/ns/net: net:[<inode>].
+func parseNetnsLink(link string) (uint64, bool) {
+	s, ok := strings.CutPrefix(link, "net:[")
+	if !ok {
+		return 0, false
+	}
+	s, ok = strings.CutSuffix(s, "]")
+	if !ok {
+		return 0, false
+	}
+	ino, err := strconv.ParseUint(s, 10, 64)
+	return ino, err == nil
+}
+
+// addMountedNetns adds the network namespaces bind-mounted in dir to live;
+// files there that are not namespaces (a mount point left behind) are not.
+func addMountedNetns(dir string, live map[uint64]struct{}) error {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("listing %s: %w", dir, err)
+	}
+	for _, e := range entries {
+		path := filepath.Join(dir, e.Name())
+		var fs unix.Statfs_t
+		if unix.Statfs(path, &fs) != nil || fs.Type != unix.NSFS_MAGIC {
+			continue
+		}
+		var st unix.Stat_t
+		if unix.Stat(path, &st) == nil {
+			live[st.Ino] = struct{}{}
+		}
+	}
+	return nil
+}

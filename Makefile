@@ -21,7 +21,10 @@ PACKAGES    := ./internal/... $(addsuffix /...,$(addprefix ./,$(EXPORTERS))) ./m
 # (packet loss for retransmit tests), containerd, runc, the CNI plugins and
 # busybox (real pods through the CRI API).
 GEN_DEBS    := clang llvm libbpf-dev bpftool
-TEST_FLAGS  ?= -count=1 -timeout 30m
+# -p 1: one package at a time. Some tests assert exact host-wide counts
+# (network namespaces created, resets sent for no socket) that another
+# package's tests running at the same moment would disturb.
+TEST_FLAGS  ?= -count=1 -timeout 30m -p 1
 
 .PHONY: all build run test test-deps gen-deps generate check-generated vmlinux lint bench clean
 

@@ -36,7 +36,7 @@ func bpfPrograms() map[string][]string {
 		"process": {"process_exec", "process_exit", "process_fork"},
 		"sched":   {"sched_switch", "sched_wakeup", "sched_wakeup_new"},
 		"tcp":     {"tcp_receive_reset", "tcp_retransmit", "tcp_send_reset", "tcp_set_state"},
-		watcher:   {"cgroup_mkdir"},
+		watcher:   {"cgroup_mkdir", "cgroup_rmdir"},
 	}
 }
 

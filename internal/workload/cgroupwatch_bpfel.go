@@ -19,6 +19,7 @@ const (
 	cgroupWatchMapCgroupEvents = "cgroup_events"
 	cgroupWatchMapLostEvents   = "lost_events"
 	cgroupWatchProgCgroupMkdir = "cgroup_mkdir"
+	cgroupWatchProgCgroupRmdir = "cgroup_rmdir"
 )
 
 // loadCgroupWatch returns the embedded CollectionSpec for cgroupWatch.
@@ -64,6 +65,7 @@ type cgroupWatchSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type cgroupWatchProgramSpecs struct {
 	CgroupMkdir *ebpf.ProgramSpec `ebpf:"cgroup_mkdir"`
+	CgroupRmdir *ebpf.ProgramSpec `ebpf:"cgroup_rmdir"`
 }
 
 // cgroupWatchMapSpecs contains maps before they are loaded into the kernel.
@@ -122,11 +124,13 @@ type cgroupWatchVariables struct {
 // It can be passed to loadCgroupWatchObjects or ebpf.CollectionSpec.LoadAndAssign.
 type cgroupWatchPrograms struct {
 	CgroupMkdir *ebpf.Program `ebpf:"cgroup_mkdir"`
+	CgroupRmdir *ebpf.Program `ebpf:"cgroup_rmdir"`
 }
 
 func (p *cgroupWatchPrograms) Close() error {
 	return _CgroupWatchClose(
 		p.CgroupMkdir,
+		p.CgroupRmdir,
 	)
 }
 

@@ -30,8 +30,10 @@ const lostReportInterval = 5 * time.Second
 // Watch learns the path of every new cgroup v2 directory from the kernel
 // when it is made (tp_btf/cgroup_mkdir; needs kernel BTF) and remembers its
 // labels, so that a workload whose cgroup is gone before a scrape keeps
-// them. It returns when ctx is done (nil), or when its program cannot be
-// loaded (the error; lookups then still resolve live cgroups).
+// them; and every removal (tp_btf/cgroup_rmdir), so that while it runs,
+// with no record lost, Lookup answers cached cgroups without a syscall. It
+// returns when ctx is done (nil), or when its program cannot be loaded (the
+// error; lookups then ask the kernel about every cgroup, as without it).
 func (r *Resolver) Watch(ctx context.Context, self *selfmetrics.Metrics) error {
 	spec, err := loadCgroupWatch()
 	if err != nil {
@@ -50,6 +52,11 @@ func (r *Resolver) Watch(ctx context.Context, self *selfmetrics.Metrics) error {
 	defer rd.Close()
 	stop := context.AfterFunc(ctx, func() { rd.Close() }) // interrupts Read
 	defer stop()
+	// From here on every removal is seen: entries cached before may belong
+	// to cgroups removed unseen, so they go.
+	r.cache.Purge()
+	r.watched.Store(true)
+	defer r.watched.Store(false)
 	for {
 		rd.SetDeadline(time.Now().Add(lostReportInterval))
 		rec, err := rd.Read()
@@ -61,7 +68,7 @@ func (r *Resolver) Watch(ctx context.Context, self *selfmetrics.Metrics) error {
 		case !errors.Is(err, os.ErrDeadlineExceeded):
 			return fmt.Errorf("reading cgroup events: %w", err)
 		}
-		if err := reportLost(objs.LostEvents, self); err != nil {
+		if err := r.reportLost(objs.LostEvents, self); err != nil {
 			return err
 		}
 	}
@@ -69,37 +76,60 @@ func (r *Resolver) Watch(ctx context.Context, self *selfmetrics.Metrics) error {
 
 func (r *Resolver) handleCgroupEvent(ctx context.Context, raw []byte, self *selfmetrics.Metrics) {
 	start := time.Now()
-	id, path, err := parseCgroupEvent(raw)
+	ev, err := parseCgroupEvent(raw)
 	if err != nil {
 		self.AddEventsLost(WatchCollector, "parse_error", 1)
+		r.watched.Store(false) // a removal may be the record we could not read
 		return
 	}
-	r.Remember(ctx, id, path)
+	if ev.removed {
+		r.markGone(ev.id)
+	} else {
+		r.Remember(ctx, ev.id, ev.path)
+	}
 	self.ObserveEventProcessing(WatchCollector, time.Since(start))
 }
 
-// parseCgroupEvent decodes struct cgroup_event: a native-endian u64 id and
-// a NUL-terminated path.
-func parseCgroupEvent(raw []byte) (uint64, string, error) {
-	if len(raw) < 9 {
-		return 0, "", fmt.Errorf("cgroup event of %d bytes", len(raw))
-	}
-	id := binary.NativeEndian.Uint64(raw)
-	path, _, ok := bytes.Cut(raw[8:], []byte{0})
-	if !ok || len(path) == 0 || path[0] != '/' {
-		return 0, "", fmt.Errorf("cgroup event with path %q", path)
-	}
-	return id, string(path), nil
+// cgroupEvent is a decoded struct cgroup_event.
+type cgroupEvent struct {
+	id      uint64
+	removed bool
+	path    string
 }
 
-// reportLost publishes the ring buffer records the program could not store.
-func reportLost(lost *ebpf.Map, self *selfmetrics.Metrics) error {
+// cgroupEventHeader is the size of struct cgroup_event before its path.
+const cgroupEventHeader = 16
+
+// parseCgroupEvent decodes struct cgroup_event: a native-endian u64 id, a
+// u32 kind (0 made, 1 removed), padding and a NUL-terminated path.
+func parseCgroupEvent(raw []byte) (cgroupEvent, error) {
+	if len(raw) < cgroupEventHeader+1 {
+		return cgroupEvent{}, fmt.Errorf("cgroup event of %d bytes", len(raw))
+	}
+	kind := binary.NativeEndian.Uint32(raw[8:])
+	if kind > 1 {
+		return cgroupEvent{}, fmt.Errorf("cgroup event of kind %d", kind)
+	}
+	path, _, ok := bytes.Cut(raw[cgroupEventHeader:], []byte{0})
+	if !ok || len(path) == 0 || path[0] != '/' {
+		return cgroupEvent{}, fmt.Errorf("cgroup event with path %q", path)
+	}
+	return cgroupEvent{id: binary.NativeEndian.Uint64(raw), removed: kind == 1, path: string(path)}, nil
+}
+
+// reportLost publishes the ring buffer records the program could not store;
+// once one is lost, a removal may have been, and Lookup asks the kernel
+// again.
+func (r *Resolver) reportLost(lost *ebpf.Map, self *selfmetrics.Metrics) error {
 	totals, err := maps.ReadLost(lost)
 	if err != nil {
 		return err
 	}
 	for i, total := range totals {
 		self.SetEventsLost(WatchCollector, maps.LostReasons[i], total)
+		if total > 0 {
+			r.watched.Store(false)
+		}
 	}
 	return nil
 }

@@ -6,47 +6,51 @@ import (
 	"testing"
 )
 
+// record builds a struct cgroup_event as the kernel writes it.
+func record(id uint64, kind uint32, path string, pad int) []byte {
+	b := binary.NativeEndian.AppendUint64(nil, id)
+	b = binary.NativeEndian.AppendUint32(b, kind)
+	b = binary.NativeEndian.AppendUint32(b, 0)
+	b = append(b, path...)
+	return append(b, make([]byte, pad)...)
+}
+
 func TestParseCgroupEvent(t *testing.T) {
-	rec := func(id uint64, path string, pad int) []byte {
-		b := binary.NativeEndian.AppendUint64(nil, id)
-		b = append(b, path...)
-		return append(b, make([]byte, pad)...)
-	}
 	for _, tc := range []struct {
 		name string
 		raw  []byte
-		id   uint64
-		path string
+		want cgroupEvent
 		ok   bool
 	}{
-		{"record as the kernel writes it", rec(42, "/kubepods/pod1/abc", 512-18), 42, "/kubepods/pod1/abc", true},
-		{"root-level cgroup", rec(7, "/a", 1), 7, "/a", true},
-		{"too short", []byte{1, 2, 3}, 0, "", false},
-		{"id only", rec(1, "", 0), 0, "", false},
-		{"empty path", rec(1, "", 10), 0, "", false},
-		{"relative path", rec(1, "a/b", 1), 0, "", false},
-		{"no terminator", rec(1, "/a/b", 0), 0, "", false},
+		{"made, as the kernel writes it", record(42, 0, "/kubepods/pod1/abc", 512-18), cgroupEvent{42, false, "/kubepods/pod1/abc"}, true},
+		{"removed", record(7, 1, "/a", 1), cgroupEvent{7, true, "/a"}, true},
+		{"unknown kind", record(7, 2, "/a", 1), cgroupEvent{}, false},
+		{"too short", []byte{1, 2, 3}, cgroupEvent{}, false},
+		{"header only", record(1, 0, "", 0), cgroupEvent{}, false},
+		{"empty path", record(1, 0, "", 10), cgroupEvent{}, false},
+		{"relative path", record(1, 0, "a/b", 1), cgroupEvent{}, false},
+		{"no terminator", record(1, 0, "/a/b", 0), cgroupEvent{}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			id, path, err := parseCgroupEvent(tc.raw)
-			if (err == nil) != tc.ok || id != tc.id || path != tc.path {
-				t.Errorf("parseCgroupEvent = %d, %q, %v; want %d, %q, ok %v", id, path, err, tc.id, tc.path, tc.ok)
+			got, err := parseCgroupEvent(tc.raw)
+			if (err == nil) != tc.ok || got != tc.want {
+				t.Errorf("parseCgroupEvent = %+v, %v; want %+v, ok %v", got, err, tc.want, tc.ok)
 			}
 		})
 	}
 }
 
 func FuzzParseCgroupEvent(f *testing.F) {
-	f.Add(binary.NativeEndian.AppendUint64(nil, 1), "/a/b")
-	f.Add([]byte{}, "")
-	f.Fuzz(func(t *testing.T, head []byte, path string) {
-		raw := append(append(head, path...), 0)
-		_, p, err := parseCgroupEvent(raw)
+	f.Add(record(1, 0, "/a/b", 1))
+	f.Add(record(1, 1, "/", 1))
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		ev, err := parseCgroupEvent(raw)
 		if err != nil {
 			return
 		}
-		if !strings.HasPrefix(p, "/") || strings.ContainsRune(p, 0) {
-			t.Errorf("path %q accepted", p)
+		if !strings.HasPrefix(ev.path, "/") || strings.ContainsRune(ev.path, 0) {
+			t.Errorf("path %q accepted", ev.path)
 		}
 	})
 }

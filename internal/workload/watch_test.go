@@ -111,3 +111,83 @@ func waitAttached(t *testing.T, reg *prometheus.Registry) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// countingFinder counts the lookups that reach the kernel.
+type countingFinder struct {
+	pathFinder
+	calls int
+}
+
+func (c *countingFinder) find(id uint64) (string, error) {
+	c.calls++
+	return c.pathFinder.find(id)
+}
+
+// While the watcher sees every mkdir and rmdir, lookups of known cgroups
+// are answered from memory, and a removal is known without asking.
+func TestWatchedLookupsAskTheKernelOnlyForUnknownCgroups(t *testing.T) {
+	testenv.RequireRoot(t)
+	root, err := DetectV2Root()
+	if err != nil {
+		t.Skip(err)
+	}
+	reg := prometheus.NewRegistry()
+	self, err := selfmetrics.New("test", reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := NewResolver(Options{CgroupRoot: root})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	finder := &countingFinder{pathFinder: r.paths}
+	r.paths = finder
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Watch(ctx, self) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Watch: %v", err)
+		}
+	}()
+	waitAttached(t, reg)
+
+	rel := "/bpfleet-watch-fast-" + strings.ReplaceAll(time.Now().Format("150405.000000"), ".", "")
+	dir := filepath.Join(root, rel)
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Remove(dir)
+	id, err := CgroupID(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { l, alive := r.Lookup(ctx, id); return alive && l.Cgroup == rel })
+	calls := finder.calls
+	for i := 0; i < 100; i++ {
+		if l, alive := r.Lookup(ctx, id); !alive || l.Cgroup != rel {
+			t.Fatalf("Lookup = %+v, %v; want %s, alive", l, alive, rel)
+		}
+	}
+	if n := finder.calls - calls; n != 0 {
+		t.Errorf("100 lookups of a watched cgroup asked the kernel %d times, want 0", n)
+	}
+	if err := os.Remove(dir); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { _, alive := r.Lookup(ctx, id); return !alive })
+	if n := finder.calls - calls; n != 0 {
+		t.Errorf("the removal was learnt by asking the kernel %d times, want 0", n)
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); !cond(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met after 5s")
+		}
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
@@ -63,11 +64,16 @@ type Options struct {
 // at most once per second. Labels are cached per id in an LRU cache, and
 // are not fetched again while the cgroup lives at the same path.
 type Resolver struct {
-	root   string
-	paths  pathFinder
-	cri    *criClient // nil without a CRI endpoint
-	cache  *lru.Cache[uint64, entry]
-	logger *slog.Logger
+	root  string
+	paths pathFinder
+	// watched is true while Watch sees every cgroup removal: then cached
+	// labels are answered without asking the kernel, and gone holds the
+	// ids removed (ids are never reused).
+	watched atomic.Bool
+	gone    *lru.Cache[uint64, struct{}]
+	cri     *criClient // nil without a CRI endpoint
+	cache   *lru.Cache[uint64, entry]
+	logger  *slog.Logger
 }
 
 // entry is a cached lookup. complete is false while the CRI endpoint has
@@ -95,6 +101,10 @@ func NewResolver(opts Options) (*Resolver, error) {
 	}
 	r := &Resolver{root: root, paths: paths, logger: opts.Logger}
 	if r.cache, err = lru.New[uint64, entry](opts.CacheSize); err != nil {
+		r.Close()
+		return nil, fmt.Errorf("creating cache: %w", err)
+	}
+	if r.gone, err = lru.New[uint64, struct{}](opts.CacheSize); err != nil {
 		r.Close()
 		return nil, fmt.Errorf("creating cache: %w", err)
 	}
@@ -143,6 +153,14 @@ func (r *Resolver) Lookup(ctx context.Context, id uint64) (labels Labels, alive 
 		return Labels{}, true
 	}
 	cached, hit := r.cache.Get(id)
+	if r.watched.Load() {
+		if r.gone.Contains(id) {
+			return cached.labels, false
+		}
+		if hit && cached.complete {
+			return cached.labels, true
+		}
+	}
 	path, err := r.paths.find(id)
 	if errors.Is(err, errGone) {
 		return cached.labels, false
@@ -167,6 +185,9 @@ func (r *Resolver) CgroupRoot() string { return r.root }
 func (r *Resolver) Remember(ctx context.Context, id uint64, path string) {
 	r.cache.Add(id, r.resolve(ctx, path))
 }
+
+// markGone records that cgroup id was removed.
+func (r *Resolver) markGone(id uint64) { r.gone.Add(id, struct{}{}) }
 
 // resolve builds the labels of the cgroup at path, asking the CRI endpoint
 // about Kubernetes containers.

@@ -32,7 +32,9 @@ func TestMain(m *testing.M) {
 
 // programs are the BPF programs the exporter attaches: the dns collector's
 // two cgroup_skb programs and the workload resolver's cgroup watcher.
-func programs() []string { return []string{"cgroup_mkdir", "cgroup_rmdir", "dns_egress", "dns_ingress"} }
+func programs() []string {
+	return []string{"cgroup_mkdir", "cgroup_rmdir", "dns_egress", "dns_ingress"}
+}
 
 // waitReady waits until the dns collector is ready and every program is
 // attached, and returns that scrape.

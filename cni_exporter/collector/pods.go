@@ -4,17 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
-)
 
-// criMaxMsgSize is the largest CRI reply accepted, as the kubelet does.
-const criMaxMsgSize = 16 << 20
+	"github.com/bpfleet/bpfleet/internal/workload"
+)
 
 // podRef names a pod.
 type podRef struct {
@@ -47,15 +44,9 @@ type podDirectory struct {
 // without unix://). It does not connect: the first refresh does. Close
 // releases it.
 func newPodDirectory(endpoint string, timeout time.Duration, proc string) (*podDirectory, error) {
-	target := endpoint
-	if strings.HasPrefix(target, "/") {
-		target = "unix://" + target
-	}
-	conn, err := grpc.NewClient(target,
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(criMaxMsgSize)))
+	conn, err := workload.DialCRI(endpoint)
 	if err != nil {
-		return nil, fmt.Errorf("CRI endpoint %s: %w", endpoint, err)
+		return nil, err
 	}
 	return &podDirectory{conn: conn, runtime: runtimeapi.NewRuntimeServiceClient(conn), timeout: timeout,
 		proc: proc, sandboxes: map[string]*sandbox{}}, nil

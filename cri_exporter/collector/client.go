@@ -2,27 +2,22 @@ package collector
 
 import (
 	"context"
-	"fmt"
 	"path"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/bpfleet/bpfleet/internal/workload"
 )
 
 const requestDurationHelp = "Time the runtime took to answer the exporter's own CRI requests, by CRI method; requests that did not reach it (connection refused) are not observed."
 
 var requestDurationDesc = newDesc("request_duration_seconds", requestDurationHelp, "method")
-
-// criMaxMsgSize is the largest CRI reply accepted, as the kubelet does: a
-// node with many containers exceeds gRPC's default of 4 MiB.
-const criMaxMsgSize = 16 << 20
 
 // reconnect is how gRPC reconnects to a runtime that went away: exponential
 // backoff with jitter from 100ms, capped at 5s, so that metrics come back
@@ -47,20 +42,10 @@ func newRequestDuration() *prometheus.HistogramVec {
 // unix://) that observes every request's duration in d. It does not
 // connect: the first request does, and gRPC reconnects with backoff.
 func dial(endpoint string, d *prometheus.HistogramVec) (*grpc.ClientConn, error) {
-	target := endpoint
-	if strings.HasPrefix(target, "/") {
-		target = "unix://" + target
-	}
-	conn, err := grpc.NewClient(target,
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(criMaxMsgSize)),
+	return workload.DialCRI(endpoint,
 		grpc.WithConnectParams(grpc.ConnectParams{Backoff: reconnect, MinConnectTimeout: 5 * time.Second}),
 		grpc.WithUnaryInterceptor(timeRequests(d)),
 	)
-	if err != nil {
-		return nil, fmt.Errorf("CRI endpoint %s: %w", endpoint, err)
-	}
-	return conn, nil
 }
 
 // timeRequests observes the duration of each unary request that reached

@@ -54,19 +54,31 @@ type criClient struct {
 	refs      map[string]podRef
 }
 
-// newCRIClient creates a client for endpoint, a unix socket path with or
-// without the unix:// scheme. It does not connect: the first lookup does.
-func newCRIClient(endpoint string, timeout time.Duration, logger *slog.Logger) (*criClient, error) {
+// DialCRI creates a gRPC client of a CRI endpoint: a unix socket path,
+// with or without the unix:// scheme, without TLS, accepting CRI's large
+// list replies; opts add to these (interceptors, reconnect backoff). It
+// does not connect: the first request does. The caller closes the conn.
+func DialCRI(endpoint string, opts ...grpc.DialOption) (*grpc.ClientConn, error) {
 	target := endpoint
 	if strings.HasPrefix(target, "/") {
 		target = "unix://" + target
 	}
-	conn, err := grpc.NewClient(target,
+	conn, err := grpc.NewClient(target, append([]grpc.DialOption{
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(criMaxMsgSize)),
-	)
+	}, opts...)...)
 	if err != nil {
 		return nil, fmt.Errorf("CRI endpoint %s: %w", endpoint, err)
+	}
+	return conn, nil
+}
+
+// newCRIClient creates a client for endpoint (see DialCRI). It does not
+// connect: the first lookup does.
+func newCRIClient(endpoint string, timeout time.Duration, logger *slog.Logger) (*criClient, error) {
+	conn, err := DialCRI(endpoint)
+	if err != nil {
+		return nil, err
 	}
 	return &criClient{
 		endpoint:   endpoint,

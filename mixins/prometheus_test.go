@@ -1,16 +1,15 @@
 package mixins
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
+	"github.com/bpfleet/bpfleet/internal/testenv"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -23,25 +22,7 @@ type promServer struct {
 	native bool   // ingests native histograms
 	name   string // for messages: "native" or "classic"
 	url    string // http://127.0.0.1:port
-	log    *lockedBuffer
-}
-
-// lockedBuffer collects a child's output while the test reads it.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+	log    *testenv.LogBuffer
 }
 
 // scrapeJob is a scrape job of one target.
@@ -82,7 +63,7 @@ func promConfig(ruleFiles []string, jobs []scrapeJob) ([]byte, error) {
 // format and stores only the classic buckets.
 func startPrometheus(t *testing.T, binary string, native bool, ruleFiles []string, jobs []scrapeJob) *promServer {
 	t.Helper()
-	s := &promServer{native: native, name: "classic", log: &lockedBuffer{}}
+	s := &promServer{native: native, name: "classic", log: &testenv.LogBuffer{}}
 	if native {
 		s.name = "native"
 	}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/bpfleet/bpfleet/internal/exporter"
 	"github.com/bpfleet/bpfleet/internal/exportertest"
+	"github.com/bpfleet/bpfleet/internal/testenv"
 	"github.com/bpfleet/bpfleet/internal/workload"
 )
 
@@ -285,7 +286,7 @@ func TestListenError(t *testing.T) {
 	}
 	defer busy.Close()
 	var closes atomic.Int32
-	var stderr syncBuffer
+	var stderr testenv.LogBuffer
 	code := exporter.MainContext(t.Context(), program(gauge(&closes)),
 		[]string{"--web.listen-address=" + busy.Addr().String()}, &bytes.Buffer{}, &stderr)
 	if code != 1 || !strings.Contains(stderr.String(), "address already in use") {
@@ -487,7 +488,7 @@ func TestWorkloadResolver(t *testing.T) {
 func TestWorkloadResolverError(t *testing.T) {
 	p := program()
 	p.Workload = true
-	var stderr syncBuffer
+	var stderr testenv.LogBuffer
 	code := exporter.MainContext(t.Context(), p,
 		[]string{"--workload.cgroup-root=" + filepath.Join(t.TempDir(), "missing"), "--web.listen-address=127.0.0.1:0"},
 		&bytes.Buffer{}, &stderr)

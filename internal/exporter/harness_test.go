@@ -20,6 +20,7 @@ import (
 
 	"github.com/bpfleet/bpfleet/internal/exporter"
 	"github.com/bpfleet/bpfleet/internal/retry"
+	"github.com/bpfleet/bpfleet/internal/testenv"
 )
 
 // waitFor bounds every wait of these tests; reaching it is a failure.
@@ -105,28 +106,10 @@ type updateFunc func(context.Context, chan<- prometheus.Metric) error
 
 func (f updateFunc) Update(ctx context.Context, ch chan<- prometheus.Metric) error { return f(ctx, ch) }
 
-// syncBuffer is a bytes.Buffer safe for the exporter's logger and the test.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // running is an exporter run in-process by MainContext.
 type running struct {
 	url    string // http://127.0.0.1:port
-	stderr *syncBuffer
+	stderr *testenv.LogBuffer
 	cancel context.CancelFunc
 	exited chan int
 
@@ -141,7 +124,7 @@ var listening = regexp.MustCompile(`msg="Listening on" address=(\S+)`)
 func start(t *testing.T, p exporter.Program, args ...string) *running {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &running{stderr: &syncBuffer{}, cancel: cancel, exited: make(chan int, 1)}
+	r := &running{stderr: &testenv.LogBuffer{}, cancel: cancel, exited: make(chan int, 1)}
 	args = append([]string{"--web.listen-address=127.0.0.1:0"}, args...)
 	go func() { r.exited <- exporter.MainContext(ctx, p, args, io.Discard, r.stderr) }()
 	t.Cleanup(func() { r.stop(t) })

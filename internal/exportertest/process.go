@@ -1,7 +1,6 @@
 package exportertest
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -9,11 +8,11 @@ import (
 	"net/http"
 	"os/exec"
 	"regexp"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/bpfleet/bpfleet/internal/testenv"
 	dto "github.com/prometheus/client_model/go"
 )
 
@@ -30,7 +29,7 @@ type Process struct {
 	User, Password string
 
 	cmd    *exec.Cmd
-	log    *syncBuffer
+	log    *testenv.LogBuffer
 	client *http.Client
 
 	exited  chan struct{} // closed once the process has exited
@@ -68,7 +67,7 @@ func StartCmd(tb testing.TB, cmd *exec.Cmd) *Process {
 	tb.Helper()
 	p := &Process{
 		cmd: cmd,
-		log: &syncBuffer{},
+		log: &testenv.LogBuffer{},
 		client: &http.Client{
 			Timeout: 10 * time.Second,
 			// A connection per request, so that the exporter holds no idle
@@ -220,22 +219,4 @@ func Eventually(tb testing.TB, check func() error) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-}
-
-// syncBuffer collects a child's output while the test reads it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

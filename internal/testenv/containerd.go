@@ -17,7 +17,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -27,24 +26,6 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
-
-// logBuffer collects containerd's log while tests read it.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // ContainerdPackages is the Debian packages that StartContainerd needs;
 // without them it skips the test.
@@ -89,7 +70,7 @@ type Containerd struct {
 	bridge string
 	cmd    *exec.Cmd
 	exited chan struct{}
-	log    *logBuffer
+	log    *LogBuffer
 	conn   *grpc.ClientConn
 	netns  []string // network namespaces of the pods made, to sweep
 }
@@ -150,7 +131,7 @@ func StartContainerd(tb testing.TB, opts ...ContainerdOption) *Containerd {
 		tb:           tb,
 		config:       filepath.Join(dir, "config.toml"),
 		bridge:       "bpfl" + tag,
-		log:          &logBuffer{},
+		log:          &LogBuffer{},
 	}
 	tb.Cleanup(c.teardown)
 	if setup.privatePlugins {

@@ -4,6 +4,8 @@
 package collector
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -144,6 +146,21 @@ func emitCounters(s *series.Scrape, rows map[maps.CounterKey]uint64, events map[
 		return fmt.Errorf("unknown event ids %v in map", unknown)
 	}
 	return nil
+}
+
+// updateCounters serves a collector whose only map is a counter map m
+// (named mapName) decoded through events: read, attribute, emit, report
+// the map's fill and lost events, and reap gone workloads.
+func (c *bpfCollector) updateCounters(ctx context.Context, ch chan<- prometheus.Metric, m *ebpf.Map, mapName string, events map[uint32]counterEvent) error {
+	rows, err := maps.ReadCounters(m)
+	if err != nil {
+		return err
+	}
+	c.reportFill(m, mapName, len(rows))
+	s := c.attr.Begin(ctx)
+	err = emitCounters(s, rows, events)
+	return errors.Join(err, s.Emit(ch, latencyOpts), c.reportLost(),
+		reapCounters(m, rows, c.attr.Expired()))
 }
 
 // Close detaches the collector's programs and closes its objects.

@@ -2,12 +2,10 @@ package collector
 
 import (
 	"context"
-	"errors"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/bpfleet/bpfleet/internal/exporter"
-	"github.com/bpfleet/bpfleet/internal/maps"
 	"github.com/bpfleet/bpfleet/internal/oomkill"
 )
 
@@ -34,13 +32,5 @@ func newOOM(_ context.Context, env exporter.Env) (exporter.Collector, error) {
 }
 
 func (c *oomCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) error {
-	rows, err := maps.ReadCounters(c.objs.OomCounts)
-	if err != nil {
-		return err
-	}
-	c.reportFill(c.objs.OomCounts, "oom_counts", len(rows))
-	s := c.attr.Begin(ctx)
-	err = emitCounters(s, rows, c.events)
-	return errors.Join(err, s.Emit(ch, latencyOpts), c.reportLost(),
-		reapCounters(c.objs.OomCounts, rows, c.attr.Expired()))
+	return c.updateCounters(ctx, ch, c.objs.OomCounts, "oom_counts", c.events)
 }

@@ -2,12 +2,10 @@ package collector
 
 import (
 	"context"
-	"errors"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/bpfleet/bpfleet/internal/exporter"
-	"github.com/bpfleet/bpfleet/internal/maps"
 )
 
 var (
@@ -44,13 +42,5 @@ func newProcess(_ context.Context, env exporter.Env) (exporter.Collector, error)
 }
 
 func (c *processCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) error {
-	rows, err := maps.ReadCounters(c.objs.ProcessCounts)
-	if err != nil {
-		return err
-	}
-	c.reportFill(c.objs.ProcessCounts, "process_counts", len(rows))
-	s := c.attr.Begin(ctx)
-	err = emitCounters(s, rows, c.events)
-	return errors.Join(err, s.Emit(ch, latencyOpts), c.reportLost(),
-		reapCounters(c.objs.ProcessCounts, rows, c.attr.Expired()))
+	return c.updateCounters(ctx, ch, c.objs.ProcessCounts, "process_counts", c.events)
 }

@@ -4,11 +4,13 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"testing"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
@@ -235,4 +237,48 @@ func heldByAnyProcess() (map[ebpf.ProgramID]bool, error) {
 		}
 	}
 	return held, nil
+}
+
+// CheckSIGTERMReleasesBPF checks that the running exporter p holds exactly
+// the programs want (sorted names), none of them loaded before it started
+// (before, from LoadedPrograms), each attached by one link of its own, and
+// at least one map; then that SIGTERM makes it exit 0 and that every
+// program, link and map it held is released, and no program of those
+// names is left loaded without an owner.
+func CheckSIGTERMReleasesBPF(tb testing.TB, p *Process, before map[ebpf.ProgramID]string, want []string) {
+	tb.Helper()
+	held, err := HeldBPF(p.Pid())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	running, err := LoadedPrograms()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if got := ProgramNames(running, held.Programs); !slices.Equal(got, want) {
+		tb.Errorf("exporter holds programs %v, want %v", got, want)
+	}
+	for id := range held.Programs {
+		if name, ok := before[id]; ok {
+			tb.Errorf("exporter holds program %d %q, loaded before it started", id, name)
+		}
+	}
+	// A program attached without a link would outlive the exporter.
+	linked, err := LinkedPrograms(held.Links)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if len(held.Links) != len(held.Programs) || !maps.Equal(linked, held.Programs) {
+		tb.Errorf("exporter holds %d links to programs %v, want one link to each of %v",
+			len(held.Links), slices.Sorted(maps.Keys(linked)), slices.Sorted(maps.Keys(held.Programs)))
+	}
+	if len(held.Maps) == 0 {
+		tb.Error("exporter holds no BPF map")
+	}
+
+	if code := p.Terminate(tb); code != 0 {
+		tb.Errorf("exit code after SIGTERM = %d, want 0", code)
+	}
+	Eventually(tb, func() error { return StillLoaded(held) })
+	Eventually(tb, func() error { return Unowned(before, want) })
 }

@@ -7,7 +7,6 @@ import (
 	"github.com/bpfleet/bpfleet/internal/testenv"
 )
 
-
 func TestSIGTERMUnloadsEveryBPFObject(t *testing.T) {
 	testenv.RequireRoot(t)
 	before, err := exportertest.LoadedPrograms()

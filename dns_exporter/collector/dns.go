@@ -206,32 +206,35 @@ func (c *Collector) reapLoop() {
 		case <-c.stop:
 			return
 		case <-t.C:
-			_ = c.reap() // errors surface in the next scrape's reap
+			_, _ = c.reap() // errors surface in the next scrape's reap
 		}
 	}
 }
 
 // reap deletes pending queries older than the timeout and counts each one
-// it deleted as unanswered (a response that raced it took it first).
-func (c *Collector) reap() error {
+// it deleted as unanswered (a response that raced it took it first). It
+// returns how many queries are still pending.
+func (c *Collector) reap() (int, error) {
 	var ts unix.Timespec
 	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
-		return err
+		return 0, err
 	}
 	now := uint64(ts.Nano())
 	var key dnsPendingKey
 	var q dnsPendingQuery
 	var stale []dnsPendingKey
 	var queries []dnsPendingQuery
+	entries := 0
 	it := c.objs.DnsPending.Iterate()
 	for it.Next(&key, &q) {
+		entries++
 		if now > q.Ts && time.Duration(now-q.Ts) > c.timeout {
 			stale = append(stale, key)
 			queries = append(queries, q)
 		}
 	}
 	if err := it.Err(); err != nil {
-		return fmt.Errorf("iterating pending queries: %w", err)
+		return 0, fmt.Errorf("iterating pending queries: %w", err)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -241,7 +244,7 @@ func (c *Collector) reap() error {
 		}
 		c.unanswered[unansweredKey{queries[i].Cgroup, queries[i].Labels}]++
 	}
-	return nil
+	return entries - len(stale), nil
 }
 
 var latencyOpts = histogram.Opts{
@@ -260,10 +263,10 @@ func (c *Collector) Update(ctx context.Context, ch chan<- prometheus.Metric) err
 	if err != nil {
 		return err
 	}
-	reapErr := c.reap()
+	pending, reapErr := c.reap()
 	c.self.MapEntries("dns_counts", len(counts), int(c.objs.DnsCounts.MaxEntries()))
 	c.self.MapEntries("dns_latency", len(hists), int(c.objs.DnsLatency.MaxEntries()))
-	c.reportPending()
+	c.self.MapEntries("dns_pending", pending, int(c.objs.DnsPending.MaxEntries()))
 
 	s := c.attr.Begin(ctx)
 	var errs []error
@@ -349,17 +352,6 @@ func (c *Collector) reportLost() error {
 		c.self.SetEventsLost("dns", maps.LostReasons[i], total)
 	}
 	return nil
-}
-
-// reportPending publishes the fill level of the pending-query table.
-func (c *Collector) reportPending() {
-	n := 0
-	var key dnsPendingKey
-	var q dnsPendingQuery
-	for it := c.objs.DnsPending.Iterate(); it.Next(&key, &q); {
-		n++
-	}
-	c.self.MapEntries("dns_pending", n, int(c.objs.DnsPending.MaxEntries()))
 }
 
 // forget drops the rows and unanswered counts of workloads gone past their

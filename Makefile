@@ -21,6 +21,9 @@ PACKAGES    := ./internal/... $(addsuffix /...,$(addprefix ./,$(EXPORTERS))) ./m
 # (packet loss for retransmit tests), containerd, runc, the CNI plugins and
 # busybox (real pods through the CRI API).
 GEN_DEBS    := clang llvm libbpf-dev bpftool
+# The compiler flags of every BPF object, once: bpf2go reads them from its
+# environment and adds -O2 -g itself. Run `make generate`, not go generate.
+export BPF2GO_CFLAGS := -Wall -Werror
 # -p 1: one package at a time. Some tests assert exact host-wide counts
 # (network namespaces created, resets sent for no socket) that another
 # package's tests running at the same moment would disturb.

@@ -1,6 +1,9 @@
 // Package bpfload loads a collector's BPF objects into the kernel, attaches
-// every program by its ELF section, reports <ns>_bpf_program_attached, and
-// owns what it loaded until Close.
+// every program by its ELF section, reports its programs and maps as
+// self-metrics, and owns what it loaded until Close.
+//
+// Its Loader is an exporter component (Component, "bpf"), so that only
+// eBPF exporters link cilium/ebpf; collectors get it with FromEnv.
 //
 // Supported hooks: tp_btf/<tracepoint> (kernel BTF needed), raw_tp/<name>,
 // tracepoint/<group>/<name> (tracefs is mounted at /sys/kernel/tracing when
@@ -20,8 +23,6 @@ import (
 	"github.com/cilium/ebpf/btf"
 	"github.com/cilium/ebpf/link"
 	"golang.org/x/sys/unix"
-
-	"github.com/bpfleet/bpfleet/internal/selfmetrics"
 )
 
 // TracefsPath is where tracefs is mounted when it is missing.
@@ -32,7 +33,7 @@ type Set struct {
 	objs     interface{ Close() error }
 	links    []link.Link
 	programs map[string]*ebpf.Program
-	self     *selfmetrics.Metrics
+	self     *Loader
 	stops    []func()
 }
 
@@ -40,8 +41,19 @@ type Set struct {
 // programs and maps to objs (a pointer to a bpf2go Objects struct, or any
 // struct with `ebpf:"name"` tags; it must implement Close). On error
 // everything loaded so far is released and each program that could not be
-// attached is reported detached. The caller owns the Set and must Close it.
-func Load(spec *ebpf.CollectionSpec, objs interface{ Close() error }, self *selfmetrics.Metrics, opts ...Option) (*Set, error) {
+// attached is reported detached; an error that the host cannot support
+// (cilium/ebpf's ErrNotSupported, a missing kernel BTF) wraps
+// errors.ErrUnsupported, so that the scaffold does not retry it. The caller
+// owns the Set and must Close it.
+func (l *Loader) Load(spec *ebpf.CollectionSpec, objs interface{ Close() error }, opts ...Option) (*Set, error) {
+	set, err := l.load(spec, objs, opts...)
+	if errors.Is(err, ebpf.ErrNotSupported) {
+		err = fmt.Errorf("%w: %w", errors.ErrUnsupported, err)
+	}
+	return set, err
+}
+
+func (l *Loader) load(spec *ebpf.CollectionSpec, objs interface{ Close() error }, opts ...Option) (*Set, error) {
 	var o options
 	for _, opt := range opts {
 		opt(&o)
@@ -50,20 +62,20 @@ func Load(spec *ebpf.CollectionSpec, objs interface{ Close() error }, self *self
 		// Checked first, so that a host without usable BTF says so, rather
 		// than whichever program happened to load first failing obscurely.
 		if _, err := btf.LoadKernelSpec(); err != nil {
-			reportAll(self, spec, false)
-			return nil, fmt.Errorf("kernel BTF (/sys/kernel/btf/vmlinux): %w", err)
+			reportAll(l, spec, false)
+			return nil, fmt.Errorf("kernel BTF (/sys/kernel/btf/vmlinux): %w: %w", errors.ErrUnsupported, err)
 		}
 	}
 	coll, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{})
 	if err != nil {
-		reportAll(self, spec, false)
+		reportAll(l, spec, false)
 		return nil, fmt.Errorf("loading BPF objects: %w", err)
 	}
-	s := &Set{programs: make(map[string]*ebpf.Program), self: self}
+	s := &Set{programs: make(map[string]*ebpf.Program), self: l}
 	if err := s.attachAll(spec, coll, o); err != nil {
 		s.closeLinks()
 		coll.Close()
-		reportAll(self, spec, false)
+		reportAll(l, spec, false)
 		return nil, err
 	}
 	for name, p := range coll.Programs {
@@ -72,14 +84,14 @@ func Load(spec *ebpf.CollectionSpec, objs interface{ Close() error }, self *self
 	if err := coll.Assign(objs); err != nil {
 		s.closeLinks()
 		coll.Close()
-		reportAll(self, spec, false)
+		reportAll(l, spec, false)
 		return nil, fmt.Errorf("assigning BPF objects: %w", err)
 	}
 	coll.Close() // what Assign left: maps no field names, such as .rodata
 	s.objs = objs
 	for name, p := range s.programs {
-		self.ProgramAttached(name, true)
-		s.stops = append(s.stops, self.WatchProgram(name, p))
+		l.ProgramAttached(name, true)
+		s.stops = append(s.stops, l.watchProgram(name, p))
 	}
 	return s, nil
 }
@@ -173,7 +185,7 @@ func EnsureTracefs() error {
 	return nil
 }
 
-func reportAll(self *selfmetrics.Metrics, spec *ebpf.CollectionSpec, attached bool) {
+func reportAll(self *Loader, spec *ebpf.CollectionSpec, attached bool) {
 	for name := range spec.Programs {
 		self.ProgramAttached(name, attached)
 	}

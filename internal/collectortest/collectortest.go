@@ -1,6 +1,7 @@
 // Package collectortest runs one exporter collector against the real kernel
-// and reads what it serves: an Env with self-metrics, a workload resolver
-// and its cgroup watcher, scrape snapshots and the deltas between them.
+// and reads what it serves: an Env with self-metrics and the eBPF
+// exporters' components (a BPF loader, a CRI client, a workload resolver
+// and its cgroup watcher), scrape snapshots and the deltas between them.
 package collectortest
 
 import (
@@ -18,6 +19,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/bpfleet/bpfleet/internal/bpfload"
+	"github.com/bpfleet/bpfleet/internal/cri"
 	"github.com/bpfleet/bpfleet/internal/exporter"
 	"github.com/bpfleet/bpfleet/internal/selfmetrics"
 	"github.com/bpfleet/bpfleet/internal/testenv"
@@ -33,40 +36,78 @@ type Harness struct {
 }
 
 // Option changes the Env that New builds.
-type Option func(*workload.Options)
+type Option func(*options)
 
-// WithCRIEndpoint has the workload resolver look pods up at a CRI socket
-// (testenv.Containerd's Endpoint); by default it makes no CRI lookups.
-func WithCRIEndpoint(endpoint string) Option {
-	return func(o *workload.Options) { o.CRIEndpoint = endpoint }
+type options struct {
+	criEndpoint string
+	granularity workload.Granularity
+	maxSeries   int
 }
 
-// New builds the collector with newCollector under namespace, as the
-// exporter would, and closes it when the test ends. It needs root.
-func New(tb testing.TB, namespace string, newCollector exporter.New, opts ...Option) *Harness {
+// WithCRIEndpoint gives the collector a CRI client of a socket
+// (testenv.Containerd's Endpoint), which the workload resolver uses too; by
+// default the client is disabled.
+func WithCRIEndpoint(endpoint string) Option {
+	return func(o *options) { o.criEndpoint = endpoint }
+}
+
+// WithGranularity sets the workload resolver's granularity.
+func WithGranularity(g workload.Granularity) Option {
+	return func(o *options) { o.granularity = g }
+}
+
+// WithMaxSeries sets Env.MaxSeries.
+func WithMaxSeries(n int) Option {
+	return func(o *options) { o.maxSeries = n }
+}
+
+// New builds the collector called name with newCollector under namespace,
+// as the exporter would, and closes it when the test ends; a collector that
+// is a Runner runs until then. It needs root.
+func New(tb testing.TB, namespace, name string, newCollector exporter.New, opts ...Option) *Harness {
 	tb.Helper()
 	testenv.RequireRoot(tb)
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	reg := prometheus.NewRegistry()
-	self, err := selfmetrics.New(namespace, reg)
+	self, err := selfmetrics.New(namespace+"_exporter", reg)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	var ro workload.Options
-	for _, o := range opts {
-		o(&ro)
+	tb.Cleanup(func() { self.Shutdown(context.Background()) })
+	loader, err := bpfload.NewLoader(self)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { loader.Close() })
+	client, err := cri.New(o.criEndpoint, 0, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { client.Close() })
+	ro := workload.Options{Granularity: o.granularity}
+	if client.Enabled() {
+		ro.Pods = client
 	}
 	resolver, err := workload.NewResolver(ro)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { resolver.Close() })
-	watchCgroups(tb, namespace, resolver, self, reg)
+	watchCgroups(tb, namespace, resolver, loader, self, reg)
 	env := exporter.Env{
+		Name:      name,
 		Logger:    slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Namespace: namespace,
 		Self:      self,
-		Workload:  resolver,
-	}
+		MaxSeries: o.maxSeries,
+	}.WithComponents(map[string]any{
+		bpfload.ComponentName:  loader,
+		cri.ComponentName:      client,
+		workload.ComponentName: resolver,
+	})
 	c, err := newCollector(context.Background(), env)
 	if err != nil {
 		tb.Fatalf("constructing collector: %v", err)
@@ -78,16 +119,33 @@ func New(tb testing.TB, namespace string, newCollector exporter.New, opts ...Opt
 			}
 		}
 	})
+	if r, ok := c.(exporter.Runner); ok {
+		run(tb, r)
+	}
 	return &Harness{tb: tb, C: c, Env: env, Registry: reg}
+}
+
+// run runs r until the test ends (before the collector is closed); an
+// error of Run fails the test.
+func run(tb testing.TB, r exporter.Runner) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	tb.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			tb.Errorf("collector's background work: %v", err)
+		}
+	})
 }
 
 // watchCgroups runs the resolver's cgroup watcher, as the exporter does,
 // until the test ends; it returns once the watcher's program is attached.
-func watchCgroups(tb testing.TB, namespace string, r *workload.Resolver, self *selfmetrics.Metrics, reg *prometheus.Registry) {
+func watchCgroups(tb testing.TB, namespace string, r *workload.Resolver, loader *bpfload.Loader, self *selfmetrics.Metrics, reg *prometheus.Registry) {
 	tb.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- r.Watch(ctx, self) }()
+	go func() { done <- r.Watch(ctx, loader, self) }()
 	tb.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
@@ -95,7 +153,7 @@ func watchCgroups(tb testing.TB, namespace string, r *workload.Resolver, self *s
 		}
 	})
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		if n, _ := testutil.GatherAndCount(reg, namespace+"_bpf_program_attached"); n > 0 {
+		if n, _ := testutil.GatherAndCount(reg, namespace+"_exporter_bpf_program_attached"); n > 0 {
 			return
 		}
 		if time.Now().After(deadline) {

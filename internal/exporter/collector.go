@@ -3,13 +3,13 @@ package exporter
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/bpfleet/bpfleet/internal/selfmetrics"
-	"github.com/bpfleet/bpfleet/internal/workload"
 )
 
 // ErrNoData is returned by Collector.Update when there is nothing to report
@@ -27,18 +27,40 @@ type Collector interface {
 	Update(ctx context.Context, ch chan<- prometheus.Metric) error
 }
 
-// Env is what a collector constructor is given.
+// Env is what a collector or component constructor is given.
 type Env struct {
-	Logger    *slog.Logger
-	Namespace string // metric namespace, e.g. "kernel"
-	Self      *selfmetrics.Metrics
-	// Workload resolves cgroup ids to workload labels; nil unless the
-	// Program asked for it (Program.Workload).
-	Workload *workload.Resolver
+	// Name is the collector's (or component's) name: the collector label
+	// of its self-metrics.
+	Name      string
+	Logger    *slog.Logger // carries collector=<name> (component=<name>)
+	Namespace string       // metric namespace, e.g. "kernel"
+	// Self holds the exporter's own instruments (<ns>_exporter_*).
+	Self *selfmetrics.Metrics
+	// MaxSeries is --collector.<name>.max-series for a Spec with a
+	// MaxSeries default, else 0.
+	MaxSeries int
+
+	components map[string]*component
+}
+
+// Component returns the component called name, once its constructor has
+// returned at least once: its value, or an error when it is not constructed
+// (yet), which fails the asking constructor, to be retried. A component that
+// is not supported on this host gives an error that wraps
+// errors.ErrUnsupported. Packages that own a component offer a typed
+// accessor over this (see Use).
+func (e Env) Component(ctx context.Context, name string) (any, error) {
+	c, ok := e.components[name]
+	if !ok {
+		return nil, fmt.Errorf("component %s: %w", name, errNotInProgram)
+	}
+	return c.get(ctx)
 }
 
 // New constructs a collector. It is retried with backoff while it fails, so
-// it must release what it acquired before returning an error.
+// it must release what it acquired before returning an error. ctx ends at
+// shutdown (or when the constructor's attempt is abandoned); it is not the
+// collector's lifetime: background work belongs in Runner.Run.
 type New func(ctx context.Context, env Env) (Collector, error)
 
 // Spec declares a collector: its name (--collector.<name>), whether it is on
@@ -53,6 +75,10 @@ type Spec struct {
 	Flags func(fs *FlagSet) New
 	// Constructor is used when the collector has no flags of its own.
 	Constructor New
+	// MaxSeries, when positive, registers --collector.<name>.max-series
+	// with this default: the series cap of each of the collector's
+	// capped metrics, handed to the constructor as Env.MaxSeries.
+	MaxSeries int
 }
 
 // FlagSet registers flags scoped to one collector.
@@ -62,7 +88,8 @@ type FlagSet struct {
 	checks *[]func() error // shared by every collector's FlagSet
 }
 
-// Flag registers --collector.<name>.<option>.
+// Flag registers --collector.<name>.<option> (--<name>.<option> for a
+// component).
 func (f *FlagSet) Flag(option, help string) *kingpin.FlagClause {
 	return f.app.Flag(f.prefix+option, help)
 }

@@ -13,8 +13,6 @@ import (
 	"github.com/prometheus/common/version"
 	"github.com/prometheus/exporter-toolkit/web"
 	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
-
-	"github.com/bpfleet/bpfleet/internal/workload"
 )
 
 // config is the parsed command line.
@@ -23,24 +21,31 @@ type config struct {
 	telemetryPath          string
 	disableExporterMetrics bool
 	maxRequests            int
-	enableStats            bool
 	log                    promslog.Config
-	workload               workload.Options
+	components             []declaredComponent
 	collectors             []enabledCollector
+}
+
+// declaredComponent is a component with its parsed flags.
+type declaredComponent struct {
+	name  string
+	build NewComponent
 }
 
 // enabledCollector is a collector switched on by the command line.
 type enabledCollector struct {
-	name  string
-	build New
+	name      string
+	build     New
+	maxSeries int
 }
 
 // collectorFlags are the flags of one Spec, before parsing.
 type collectorFlags struct {
-	name     string
-	build    New
-	enabled  *bool
-	explicit bool // --[no-]collector.<name> given on the command line
+	name      string
+	build     New
+	enabled   *bool
+	explicit  bool // --[no-]collector.<name> given on the command line
+	maxSeries *int // nil without Spec.MaxSeries
 }
 
 // terminate is what kingpin's exit (after --help, --version or a usage
@@ -54,8 +59,15 @@ func parseFlags(p Program, args []string, stdout, stderr io.Writer) (cfg *config
 	app.Terminate(func(code int) { panic(terminate(code)) })
 	app.Version(version.Print(p.Name))
 	app.HelpFlag.Short('h')
-	cfg = addFlags(app, p)
-	collectors, err := addCollectorFlags(app, p.Collectors)
+	cfg = addFlags(app, p.DefaultPort)
+	var checks []func() error
+	app.Validate(func(*kingpin.Application) error { return firstError(checks) })
+	var err error
+	if cfg.components, err = addComponentFlags(app, p.Components, &checks); err != nil {
+		app.Errorf("%v", err)
+		return nil, 1, true
+	}
+	collectors, err := addCollectorFlags(app, p.Collectors, &checks)
 	if err != nil {
 		app.Errorf("%v", err)
 		return nil, 1, true
@@ -98,41 +110,45 @@ func namingFlag(app *kingpin.Application, args []string, err error) error {
 	return err
 }
 
-// addFlags registers the flags of every exporter and of p's options.
-func addFlags(app *kingpin.Application, p Program) *config {
-	cfg := &config{web: kingpinflag.AddFlags(app, ":"+strconv.Itoa(p.DefaultPort))}
+// addFlags registers the flags of every exporter.
+func addFlags(app *kingpin.Application, defaultPort int) *config {
+	cfg := &config{web: kingpinflag.AddFlags(app, ":"+strconv.Itoa(defaultPort))}
 	app.Flag("web.telemetry-path", "Path under which to expose metrics.").
 		Default("/metrics").StringVar(&cfg.telemetryPath)
 	app.Flag("web.disable-exporter-metrics", "Exclude metrics about the exporter itself (promhttp_*, process_*, go_*).").
 		Default("false").BoolVar(&cfg.disableExporterMetrics)
 	app.Flag("web.max-requests", "Maximum number of parallel scrape requests. Use 0 to disable.").
 		Default("40").IntVar(&cfg.maxRequests)
-	app.Flag("bpf.enable-stats", fmt.Sprintf("Turn on the kernel's BPF run-time statistics while running, to report %[1]s_bpf_program_run_seconds_total and %[1]s_bpf_program_runs_total (costs a little on every BPF program run on the host).", p.Namespace)).
-		Default("false").BoolVar(&cfg.enableStats)
 	promslogflag.AddFlags(app, &cfg.log)
-	if p.Workload {
-		addWorkloadFlags(app, &cfg.workload)
-	}
 	return cfg
 }
 
-func addWorkloadFlags(app *kingpin.Application, o *workload.Options) {
-	app.Flag("workload.cgroup-root", "cgroup v2 mount point; empty detects it.").
-		Default("").StringVar(&o.CgroupRoot)
-	app.Flag("workload.cri-endpoint", "CRI socket to look up pod metadata; empty disables lookups.").
-		Default("unix:///run/containerd/containerd.sock").StringVar(&o.CRIEndpoint)
-	app.Flag("workload.cri-timeout", "Timeout of one CRI request.").
-		Default(workload.DefaultCRITimeout.String()).DurationVar(&o.CRITimeout)
+// addComponentFlags registers each component's --<name>.<option> flags, in
+// the Program's order (which is also the order they are constructed in).
+func addComponentFlags(app *kingpin.Application, specs []ComponentSpec, checks *[]func() error) ([]declaredComponent, error) {
+	out := make([]declaredComponent, 0, len(specs))
+	for _, s := range specs {
+		if slices.ContainsFunc(out, func(c declaredComponent) bool { return c.name == s.Name }) {
+			return nil, fmt.Errorf("component %q declared twice", s.Name)
+		}
+		build := s.Constructor
+		if s.Flags != nil {
+			build = s.Flags(&FlagSet{app: app, prefix: s.Name + ".", checks: checks})
+		}
+		if build == nil {
+			return nil, fmt.Errorf("component %q has no constructor", s.Name)
+		}
+		out = append(out, declaredComponent{name: s.Name, build: build})
+	}
+	return out, nil
 }
 
 // addCollectorFlags registers --[no-]collector.<name> and the collector's
-// scoped flags for each spec, in name order so that --help lists them sorted,
-// and has app run the specs' FlagSet checks once it has parsed them.
-func addCollectorFlags(app *kingpin.Application, specs []Spec) ([]*collectorFlags, error) {
+// scoped flags for each spec, in name order so that --help lists them sorted;
+// their FlagSet checks join checks.
+func addCollectorFlags(app *kingpin.Application, specs []Spec, checks *[]func() error) ([]*collectorFlags, error) {
 	specs = slices.SortedFunc(slices.Values(specs), func(a, b Spec) int { return cmp.Compare(a.Name, b.Name) })
 	flags := make([]*collectorFlags, 0, len(specs))
-	var checks []func() error
-	app.Validate(func(*kingpin.Application) error { return firstError(checks) })
 	for i, s := range specs {
 		if i > 0 && specs[i-1].Name == s.Name {
 			return nil, fmt.Errorf("collector %q declared twice", s.Name)
@@ -143,8 +159,12 @@ func addCollectorFlags(app *kingpin.Application, specs []Spec) ([]*collectorFlag
 			Action(func(*kingpin.ParseContext) error { f.explicit = true; return nil }).
 			Bool()
 		f.build = s.Constructor
+		fs := &FlagSet{app: app, prefix: "collector." + s.Name + ".", checks: checks}
 		if s.Flags != nil {
-			f.build = s.Flags(&FlagSet{app: app, prefix: "collector." + s.Name + ".", checks: &checks})
+			f.build = s.Flags(fs)
+		}
+		if s.MaxSeries > 0 {
+			f.maxSeries = maxSeriesFlag(fs, s.MaxSeries)
 		}
 		if f.build == nil {
 			return nil, fmt.Errorf("collector %q has no constructor", s.Name)
@@ -164,6 +184,20 @@ func firstError(checks []func() error) error {
 	return nil
 }
 
+// maxSeriesFlag registers --collector.<name>.max-series.
+func maxSeriesFlag(fs *FlagSet, def int) *int {
+	name := "--" + fs.prefix + "max-series"
+	v := fs.Flag("max-series", "Series cap of each of the collector's per-key metrics (workloads, units, prefixes...); the rest are summed into one overflow series and counted in <ns>_exporter_series_overflow_total.").
+		Default(strconv.Itoa(def)).Int()
+	fs.Validate(func() error {
+		if *v < 1 {
+			return fmt.Errorf("%s: must be at least 1, got %d", name, *v)
+		}
+		return nil
+	})
+	return v
+}
+
 func collectorHelp(s Spec) string {
 	state := "disabled"
 	if s.Default {
@@ -178,7 +212,11 @@ func enabledCollectors(flags []*collectorFlags, disableDefaults bool) []enabledC
 	var on []enabledCollector
 	for _, f := range flags {
 		if *f.enabled && (f.explicit || !disableDefaults) {
-			on = append(on, enabledCollector{name: f.name, build: f.build})
+			c := enabledCollector{name: f.name, build: f.build}
+			if f.maxSeries != nil {
+				c.maxSeries = *f.maxSeries
+			}
+			on = append(on, c)
 		}
 	}
 	return on

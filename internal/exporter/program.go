@@ -20,11 +20,13 @@ type Program struct {
 	Description string // one line for --help and the landing page
 	DefaultPort int    // 10061
 	Collectors  []Spec
-	// Workload registers --workload.cgroup-root, --workload.cri-endpoint and
-	// --workload.cri-timeout and builds a workload.Resolver into Env.Workload.
-	Workload bool
-	// Retry tunes the backoff between attempts to construct a collector;
-	// nil means retry's defaults (1s initial wait, 60s cap, forever).
+	// Components are the exporter-wide parts the collectors share, in the
+	// order they are constructed (a component may use those before it) and
+	// the reverse of the order they are closed in.
+	Components []ComponentSpec
+	// Retry tunes the backoff between attempts to construct a collector or
+	// component, or to rerun a Runner; nil means retry's defaults (1s
+	// initial wait, 60s cap, forever).
 	Retry []retry.Option
 }
 
@@ -49,7 +51,7 @@ func MainContext(ctx context.Context, p Program, args []string, stdout, stderr i
 	logger := promslog.New(&cfg.log)
 	logger.Info("Starting "+p.Name, "version", version.Info())
 	logger.Info("Build context", "build_context", version.BuildContext())
-	e, err := start(ctx, p, cfg, logger)
+	e, err := start(p, cfg, logger)
 	if err != nil {
 		logger.Error("Cannot start "+p.Name, "err", err)
 		return 1

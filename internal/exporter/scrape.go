@@ -96,11 +96,12 @@ func limitInFlight(max int, next http.Handler) http.Handler {
 // scrape is one scrape of every enabled collector, run concurrently under
 // ctx, with node_exporter's per-collector duration and success gauges.
 type scrape struct {
-	ctx      context.Context
-	sups     []*supervisor
-	logger   *slog.Logger
-	duration *prometheus.Desc
-	success  *prometheus.Desc
+	ctx         context.Context
+	sups        []*supervisor
+	logger      *slog.Logger
+	duration    *prometheus.Desc
+	success     *prometheus.Desc
+	unsupported *prometheus.Desc
 }
 
 func (e *exporter) newScrape(ctx context.Context) *scrape {
@@ -116,6 +117,10 @@ func (e *exporter) newScrape(ctx context.Context) *scrape {
 			prometheus.BuildFQName(e.p.Namespace, "scrape", "collector_success"),
 			e.p.Name+": Whether a collector succeeded.",
 			[]string{"collector"}, nil),
+		unsupported: prometheus.NewDesc(
+			prometheus.BuildFQName(e.p.Namespace, "exporter", "collector_unsupported"),
+			e.p.Name+": 1 when the host cannot support an enabled collector (a kernel feature or hook is missing): it stays off and reports no scrape success or duration; 0 otherwise.",
+			[]string{"collector"}, nil),
 	}
 }
 
@@ -123,6 +128,7 @@ func (e *exporter) newScrape(ctx context.Context) *scrape {
 func (s *scrape) Describe(ch chan<- *prometheus.Desc) {
 	ch <- s.duration
 	ch <- s.success
+	ch <- s.unsupported
 }
 
 // Collect implements prometheus.Collector.
@@ -135,9 +141,15 @@ func (s *scrape) Collect(ch chan<- prometheus.Metric) {
 }
 
 // collect runs one collector. A collector not constructed yet reports
-// success 0 and duration 0; one that fails or overruns the deadline reports
-// success 0; ErrNoData counts as success.
+// success 0 and duration 0; one that fails, overruns the deadline or whose
+// background work is failing reports success 0; ErrNoData counts as
+// success. An unsupported collector reports only that it is.
 func (s *scrape) collect(sup *supervisor, ch chan<- prometheus.Metric) {
+	if sup.isUnsupported() {
+		ch <- prometheus.MustNewConstMetric(s.unsupported, prometheus.GaugeValue, 1, sup.name)
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(s.unsupported, prometheus.GaugeValue, 0, sup.name)
 	start := time.Now()
 	metrics, err := sup.update(s.ctx)
 	duration := time.Since(start).Seconds()

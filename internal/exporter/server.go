@@ -2,10 +2,11 @@ package exporter
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -15,9 +16,7 @@ import (
 	"github.com/prometheus/common/version"
 	"github.com/prometheus/exporter-toolkit/web"
 
-	"github.com/bpfleet/bpfleet/internal/retry"
 	"github.com/bpfleet/bpfleet/internal/selfmetrics"
-	"github.com/bpfleet/bpfleet/internal/workload"
 )
 
 // shutdownGrace bounds the graceful shutdown of the HTTP server and of the
@@ -30,18 +29,18 @@ type exporter struct {
 	cfg    *config
 	logger *slog.Logger
 
-	self     *selfmetrics.Metrics
-	resolver *workload.Resolver // nil unless p.Workload
-	sups     []*supervisor
+	self       *selfmetrics.Metrics
+	components []*component // in construction order
+	sups       []*supervisor
 
 	reg         *prometheus.Registry // build info and self-metrics
 	exporterReg *prometheus.Registry // go_*, process_*, promhttp_*; nil when disabled
 	handler     http.Handler
 }
 
-// start builds the registries, the self-metrics and the workload resolver,
-// and starts a supervisor per enabled collector under ctx.
-func start(ctx context.Context, p Program, cfg *config, logger *slog.Logger) (*exporter, error) {
+// start builds the registries and the self-metrics, and a supervisor per
+// component and per enabled collector.
+func start(p Program, cfg *config, logger *slog.Logger) (*exporter, error) {
 	e := &exporter{p: p, cfg: cfg, logger: logger, reg: prometheus.NewRegistry()}
 	e.reg.MustRegister(versioncollector.NewCollector(p.Namespace + "_exporter"))
 	if !cfg.disableExporterMetrics {
@@ -55,49 +54,62 @@ func start(ctx context.Context, p Program, cfg *config, logger *slog.Logger) (*e
 	if e.handler, err = e.mux(); err != nil {
 		return nil, err
 	}
-	if e.self, err = selfmetrics.New(p.Namespace, e.reg); err != nil {
+	if e.self, err = selfmetrics.New(p.Namespace+"_exporter", e.reg); err != nil {
 		return nil, fmt.Errorf("creating self-metrics: %w", err)
 	}
-	if cfg.enableStats {
-		if err := e.self.EnableStats(); err != nil {
-			logger.Warn("BPF run-time statistics stay off", "err", err)
-		}
-	}
-	if p.Workload {
-		cfg.workload.Logger = logger.With("component", "workload")
-		if e.resolver, err = workload.NewResolver(cfg.workload); err != nil {
-			return nil, errors.Join(fmt.Errorf("creating workload resolver: %w", err), e.self.Shutdown(ctx))
-		}
-	}
-	e.startSupervisors(ctx)
+	e.newSupervisors()
 	return e, nil
 }
 
-func (e *exporter) startSupervisors(ctx context.Context) {
+func (e *exporter) newSupervisors() {
+	byName := make(map[string]*component, len(e.cfg.components))
+	for _, c := range e.cfg.components {
+		comp := &component{
+			name:  c.name,
+			build: c.build,
+			env:   e.env(c.name, e.logger.With("component", c.name), 0, byName),
+			retry: e.p.Retry,
+			tried: make(chan struct{}),
+		}
+		// Each component sees those declared before it, so that their
+		// dependencies cannot form a cycle.
+		byName = maps.Clone(byName)
+		byName[c.name] = comp
+		e.components = append(e.components, comp)
+	}
 	names := make([]string, 0, len(e.cfg.collectors))
 	for _, c := range e.cfg.collectors {
-		env := Env{
-			Logger:    e.logger.With("collector", c.name),
-			Namespace: e.p.Namespace,
-			Self:      e.self,
-			Workload:  e.resolver,
-		}
+		env := e.env(c.name, e.logger.With("collector", c.name), c.maxSeries, byName)
 		e.sups = append(e.sups, newSupervisor(c, env, e.p.Retry))
 		names = append(names, c.name)
 	}
 	e.logger.Info("Enabled collectors", "collectors", names)
 }
 
+func (e *exporter) env(name string, logger *slog.Logger, maxSeries int, components map[string]*component) Env {
+	return Env{
+		Name:       name,
+		Logger:     logger,
+		Namespace:  e.p.Namespace,
+		Self:       e.self,
+		MaxSeries:  maxSeries,
+		components: components,
+	}
+}
+
 // serve runs the supervisors and the HTTP server until ctx is done or the
 // server fails, then shuts everything down. It returns the exit code.
 func (e *exporter) serve(ctx context.Context) int {
+	// Components outlive the collectors: they stop after them.
+	compCtx, stopComps := context.WithCancel(context.WithoutCancel(ctx))
+	var compsRunning sync.WaitGroup
+	for _, c := range e.components {
+		compsRunning.Go(func() { c.start(compCtx) })
+	}
 	supCtx, stopSups := context.WithCancel(ctx)
 	var running sync.WaitGroup
 	for _, s := range e.sups {
-		running.Go(func() { s.run(supCtx) })
-	}
-	if e.resolver != nil {
-		running.Go(func() { e.watchCgroups(supCtx) })
+		running.Go(func() { s.start(supCtx) })
 	}
 	srv := &http.Server{Handler: e.handler, ReadHeaderTimeout: 10 * time.Second}
 	served := make(chan error, 1)
@@ -115,26 +127,10 @@ func (e *exporter) serve(ctx context.Context) int {
 	}
 	stopSups()
 	running.Wait()
+	stopComps()
+	compsRunning.Wait()
 	e.release()
 	return code
-}
-
-// watchCgroups runs the workload resolver's cgroup watcher until ctx is
-// done, retrying with backoff while its program cannot be loaded; lookups
-// work without it, only short-lived cgroups lose their labels.
-func (e *exporter) watchCgroups(ctx context.Context) {
-	logger := e.logger.With("component", "workload")
-	opts := append([]retry.Option{retry.OnError(func(err error, next time.Duration) {
-		logger.Warn("Cannot watch new cgroups; retrying", "err", err, "retry_in", next)
-	})}, e.p.Retry...)
-	_ = retry.Do(ctx, func(ctx context.Context) error {
-		err := e.resolver.Watch(ctx, e.self)
-		if unsupported(err) {
-			logger.Warn("Cannot watch new cgroups on this host; workloads shorter than a scrape may lose their labels", "err", err)
-			return retry.Permanent(err)
-		}
-		return err
-	}, opts...)
 }
 
 func (e *exporter) shutdownHTTP(srv *http.Server) {
@@ -146,8 +142,8 @@ func (e *exporter) shutdownHTTP(srv *http.Server) {
 	}
 }
 
-// release closes every constructed collector, then the resolver and the
-// self-metrics (which releases BPF statistics), all within shutdownGrace.
+// release closes every constructed collector, then the components in
+// reverse order and the self-metrics, all within shutdownGrace.
 func (e *exporter) release() {
 	ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
@@ -156,10 +152,8 @@ func (e *exporter) release() {
 		closing.Go(func() { s.close(ctx) })
 	}
 	closing.Wait()
-	if e.resolver != nil {
-		if err := e.resolver.Close(); err != nil {
-			e.logger.Error("Cannot close workload resolver", "err", err)
-		}
+	for _, c := range slices.Backward(e.components) {
+		c.close()
 	}
 	if err := e.self.Shutdown(ctx); err != nil {
 		e.logger.Error("Cannot shut self-metrics down", "err", err)

@@ -5,12 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"slices"
 	"sync"
 	"sync/atomic"
-	"time"
 
-	"github.com/cilium/ebpf"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/bpfleet/bpfleet/internal/retry"
@@ -21,15 +18,18 @@ import (
 var errNotBuilt = errors.New("collector not constructed yet")
 
 // supervisor owns one enabled collector: it constructs it in the background,
-// retrying with backoff, runs its Updates one at a time and closes it.
+// retrying with backoff, runs its Runner, runs its Updates one at a time
+// and closes it.
 type supervisor struct {
 	name  string
 	build New
 	env   Env
 	retry []retry.Option
 
-	attempted atomic.Bool   // the constructor has returned at least once
-	busy      chan struct{} // holds a token while Update runs
+	attempted   atomic.Bool   // the constructor has returned at least once
+	unsupported atomic.Bool   // the host cannot support the collector
+	busy        chan struct{} // holds a token while Update runs
+	run         runState
 
 	mu        sync.Mutex
 	collector Collector
@@ -45,41 +45,39 @@ func newSupervisor(c enabledCollector, env Env, retryOpts []retry.Option) *super
 	}
 }
 
-// run constructs the collector, retrying until it succeeds or ctx is done.
-func (s *supervisor) run(ctx context.Context) {
-	onError := retry.OnError(func(err error, next time.Duration) {
-		s.env.Logger.Error("Cannot construct collector", "err", err, "retry_in", next)
+// start constructs the collector, retrying until it succeeds, is
+// unsupported or ctx is done, then runs its Runner until ctx is done.
+func (s *supervisor) start(ctx context.Context) {
+	c := construct(ctx, s.env, s.retry, "collector", func(ctx context.Context) (Collector, error) {
+		c, err := s.build(ctx, s.env)
+		s.attempted.Store(true)
+		if unsupported(err) {
+			s.unsupported.Store(true)
+		}
+		if err == nil && c == nil {
+			err = errors.New("constructor returned no collector")
+		}
+		return c, err
 	})
-	if err := retry.Do(ctx, s.construct, append(slices.Clone(s.retry), onError)...); err != nil {
-		s.env.Logger.Debug("Collector construction stopped", "err", err)
-	}
-}
-
-func (s *supervisor) construct(ctx context.Context) error {
-	c, err := s.build(ctx, s.env)
-	s.attempted.Store(true)
-	if unsupported(err) {
-		// Retrying cannot help: this kernel lacks a hook or feature.
-		s.env.Logger.Warn("Collector not supported on this host; it stays off", "err", err)
-		return retry.Permanent(err)
-	}
-	if err != nil {
-		return err
-	}
 	if c == nil {
-		return errors.New("constructor returned no collector")
+		return
 	}
 	s.mu.Lock()
 	s.collector = c
 	s.mu.Unlock()
-	s.env.Logger.Info("Collector ready")
-	return nil
+	if r, ok := c.(Runner); ok {
+		s.run.loop(ctx, r, s.env, s.retry)
+		if _, unsupported := s.run.state(); unsupported {
+			s.unsupported.Store(true)
+		}
+	}
 }
 
-// unsupported reports whether err says that this host lacks a kernel
-// feature or hook, which retrying cannot change.
-func unsupported(err error) bool {
-	return errors.Is(err, errors.ErrUnsupported) || errors.Is(err, ebpf.ErrNotSupported)
+// isUnsupported reports whether the collector or its background work is
+// not supported on this host.
+func (s *supervisor) isUnsupported() bool {
+	_, runUnsupported := s.run.state()
+	return s.unsupported.Load() || runUnsupported
 }
 
 func (s *supervisor) current() Collector {
@@ -97,6 +95,14 @@ func (s *supervisor) update(ctx context.Context) ([]prometheus.Metric, error) {
 	if c == nil {
 		return nil, errNotBuilt
 	}
+	metrics, err := s.runUpdate(ctx, c)
+	if runErr, _ := s.run.state(); err == nil && runErr != nil {
+		err = fmt.Errorf("background work failing: %w", runErr)
+	}
+	return metrics, err
+}
+
+func (s *supervisor) runUpdate(ctx context.Context, c Collector) ([]prometheus.Metric, error) {
 	select {
 	case s.busy <- struct{}{}:
 	case <-ctx.Done():
@@ -145,7 +151,7 @@ func runUpdate(ctx context.Context, c Collector) (r updateResult) {
 // close waits for a running Update and closes the collector if it was
 // constructed and implements io.Closer. A collector still updating when ctx
 // ends is left open (the process is about to exit, which releases what it
-// holds) rather than closed under its Update. run must have returned.
+// holds) rather than closed under its Update. start must have returned.
 func (s *supervisor) close(ctx context.Context) {
 	c := s.current()
 	if c == nil {

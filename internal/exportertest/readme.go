@@ -11,8 +11,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+
+	"github.com/bpfleet/bpfleet/internal/catalog"
 )
 
 // An exporter's README.md documents every flag in the table of its
@@ -60,13 +61,37 @@ func CheckREADMEFlags(tb testing.TB, path, binary string) {
 	}
 }
 
+// CheckREADMECatalog fails the test for each metric of the exporter's
+// metric table that the README at path documents otherwise: missing, or
+// with other labels, type or collector. It needs no root: the tier that
+// runs everywhere. Rows the table lacks (the scaffold's and self-metrics)
+// are CheckREADMEMetrics' business.
+func CheckREADMECatalog(tb testing.TB, path string, c *catalog.Catalog) {
+	tb.Helper()
+	documented := readmeMetricsOrFatal(tb, path)
+	for _, problem := range catalogDrift(c, documented) {
+		tb.Error(problem)
+	}
+}
+
 // CheckREADMEMetrics fails the test for each metric that the README at path
-// and the code disagree on. descs are the exporter's collector.Descs();
-// served is a scrape of the running exporter. A descriptor or a served
-// family must have a row with exactly its label names (le and quantile
-// aside); a row must name a descriptor, a served family or one of
-// x.OnlyOnEvents, once.
-func CheckREADMEMetrics(tb testing.TB, path string, descs []*prometheus.Desc, served map[string]*dto.MetricFamily, x MetricExceptions) {
+// and the code disagree on. c is the exporter's metric table; served is a
+// scrape of the running exporter. A table metric or a served family must
+// have a row with exactly its label names (le and quantile aside); a row
+// must name a table metric, a served family or one of x.OnlyOnEvents, once.
+func CheckREADMEMetrics(tb testing.TB, path string, c *catalog.Catalog, served map[string]*dto.MetricFamily, x MetricExceptions) {
+	tb.Helper()
+	documented := readmeMetricsOrFatal(tb, path)
+	labels := map[string][]string{}
+	for _, m := range c.Metrics() {
+		labels[m.Name] = slices.Sorted(slices.Values(m.LabelNames()))
+	}
+	for _, problem := range metricDrift(labels, servedLabels(served), documented, x) {
+		tb.Error(problem)
+	}
+}
+
+func readmeMetricsOrFatal(tb testing.TB, path string) map[string]documentedMetric {
 	tb.Helper()
 	readme, err := readREADME(path)
 	if err != nil {
@@ -76,13 +101,33 @@ func CheckREADMEMetrics(tb testing.TB, path string, descs []*prometheus.Desc, se
 	if err != nil {
 		tb.Fatal(err)
 	}
-	labels, err := descLabels(descs)
-	if err != nil {
-		tb.Fatal(err)
+	return documented
+}
+
+// catalogDrift returns, sorted, what differs between the table and the
+// README's rows.
+func catalogDrift(c *catalog.Catalog, readme map[string]documentedMetric) []string {
+	var problems []string
+	add := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
+	for _, m := range c.Metrics() {
+		doc, ok := readme[m.Name]
+		labels := slices.Sorted(slices.Values(m.LabelNames()))
+		switch {
+		case !ok:
+			add("metric %s is in the metric table but not in README.md's Metrics table", m.Name)
+			continue
+		case !slices.Equal(doc.labels, labels):
+			add("metric %s: README.md has labels %v, the metric table %v", m.Name, doc.labels, labels)
+		}
+		if doc.typ != string(m.Type) {
+			add("metric %s: README.md has type %q, the metric table %q", m.Name, doc.typ, m.Type)
+		}
+		if doc.collector != m.Collector {
+			add("metric %s: README.md has collector %q, the metric table %q", m.Name, doc.collector, m.Collector)
+		}
 	}
-	for _, problem := range metricDrift(labels, servedLabels(served), documented, x) {
-		tb.Error(problem)
-	}
+	slices.Sort(problems)
+	return problems
 }
 
 func readREADME(path string) (string, error) {
@@ -250,8 +295,10 @@ func counts(names []string) map[string]int {
 
 // documentedMetric is a row of the README's Metrics table.
 type documentedMetric struct {
-	labels []string // sorted
-	rows   int      // how many rows name the metric
+	labels    []string // sorted
+	typ       string   // the type column
+	collector string   // the collector column, without backticks
+	rows      int      // how many rows name the metric
 }
 
 // readmeMetrics returns the rows of the Metrics table by metric name.
@@ -269,33 +316,11 @@ func readmeMetrics(readme string) (map[string]documentedMetric, error) {
 		labels := codeSpans(row[2])
 		slices.Sort(labels)
 		m := metrics[names[0]]
-		metrics[names[0]] = documentedMetric{labels: labels, rows: m.rows + 1}
-	}
-	return metrics, nil
-}
-
-var descFields = regexp.MustCompile(`^Desc\{fqName: "([^"]+)", .*, constLabels: \{(.*)\}, variableLabels: \{(.*)\}\}$`)
-
-var constLabelName = regexp.MustCompile(`(?:^|,)([a-zA-Z_][a-zA-Z0-9_]*)=`)
-
-// descLabels returns the label names, sorted, of each descriptor by metric
-// name, read from its String form.
-func descLabels(descs []*prometheus.Desc) (map[string][]string, error) {
-	metrics := map[string][]string{}
-	for _, d := range descs {
-		m := descFields.FindStringSubmatch(d.String())
-		if m == nil {
-			return nil, fmt.Errorf("cannot read descriptor %s", d)
+		d := documentedMetric{labels: labels, typ: strings.TrimSpace(row[1]), rows: m.rows + 1}
+		if len(row) > 3 {
+			d.collector = strings.Trim(strings.TrimSpace(row[3]), "`")
 		}
-		var labels []string
-		for _, c := range constLabelName.FindAllStringSubmatch(m[2], -1) {
-			labels = append(labels, c[1])
-		}
-		if m[3] != "" {
-			labels = append(labels, strings.Split(m[3], ",")...)
-		}
-		slices.Sort(labels)
-		metrics[m[1]] = labels
+		metrics[names[0]] = d
 	}
 	return metrics, nil
 }
@@ -328,9 +353,9 @@ func metricDrift(descs, served map[string][]string, readme map[string]documented
 		doc, ok := readme[name]
 		switch {
 		case !ok:
-			add("metric %s is a collector.Descs() descriptor but not in README.md's Metrics table", name)
+			add("metric %s is a metric table entry but not in README.md's Metrics table", name)
 		case !slices.Equal(doc.labels, labels):
-			add("metric %s: README.md has labels %v, collector.Descs() has %v", name, doc.labels, labels)
+			add("metric %s: README.md has labels %v, the metric table has %v", name, doc.labels, labels)
 		}
 	}
 	for name, labels := range served {
@@ -347,7 +372,7 @@ func metricDrift(descs, served map[string][]string, readme map[string]documented
 		_, isServed := served[name]
 		switch {
 		case !isDesc && !isServed && !slices.Contains(x.OnlyOnEvents, name):
-			add("metric %s is in README.md's Metrics table but neither a collector.Descs() descriptor, nor served, nor only served on events", name)
+			add("metric %s is in README.md's Metrics table but neither a metric table entry, nor served, nor only served on events", name)
 		case doc.rows > 1:
 			add("metric %s is in README.md's Metrics table %d times", name, doc.rows)
 		}

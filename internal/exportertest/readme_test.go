@@ -7,8 +7,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+
+	"github.com/bpfleet/bpfleet/internal/catalog"
 )
 
 // TestREADMECheckFindsDrift runs the checks on a README that is wrong in
@@ -53,12 +54,16 @@ Flags:
 	if err != nil {
 		t.Fatal(err)
 	}
-	descs, err := descLabels([]*prometheus.Desc{
-		prometheus.NewDesc("kernel_oom_kills_total", "OOM kills.", []string{"cgroup", "pod"}, nil),
-		prometheus.NewDesc("kernel_tcp_resets_total", "Resets.", []string{"direction"}, prometheus.Labels{"family": "ipv4"}),
-	})
-	if err != nil {
-		t.Fatal(err)
+	var table catalog.Catalog
+	table.Add(catalog.Metric{Name: "kernel_oom_kills_total", Help: "OOM kills.", Type: catalog.Counter,
+		Collector: "oom", Key: []string{"cgroup", "pod"}})
+	table.Add(catalog.Metric{Name: "kernel_tcp_resets_total", Help: "Resets.", Type: catalog.Counter,
+		Collector: "tcp", Labels: []string{"direction", "family"}})
+	table.Add(catalog.Metric{Name: "kernel_tcp_retries_total", Help: "Retries.", Type: catalog.Gauge,
+		Collector: "tcp_retries", Labels: []string{"cgroup", "family"}})
+	descs := map[string][]string{}
+	for _, m := range table.Metrics()[:2] {
+		descs[m.Name] = slices.Sorted(slices.Values(m.LabelNames()))
 	}
 	served := servedLabels(map[string]*dto.MetricFamily{
 		"kernel_scrape_collector_success": family("kernel_scrape_collector_success", "collector"),
@@ -74,13 +79,22 @@ Flags:
 		"metric go_goroutines: README.md has labels [a], served with []",
 		"metric kernel_bpf_map_entries is served but not in README.md's Metrics table",
 		"metric kernel_event_processing_duration_seconds is in README.md's Metrics table 2 times",
-		"metric kernel_oom_kills_total: README.md has labels [cgroup], collector.Descs() has [cgroup pod]",
+		"metric kernel_oom_kills_total: README.md has labels [cgroup], the metric table has [cgroup pod]",
 		"metric kernel_scrape_collector_success: README.md has labels [collector reason], served with [collector]",
-		"metric kernel_tcp_resets_total is a collector.Descs() descriptor but not in README.md's Metrics table",
-		"metric kernel_tcp_retries_total is in README.md's Metrics table but neither a collector.Descs() descriptor, nor served, nor only served on events",
+		"metric kernel_tcp_resets_total is a metric table entry but not in README.md's Metrics table",
+		"metric kernel_tcp_retries_total is in README.md's Metrics table but neither a metric table entry, nor served, nor only served on events",
 	}
 	if got := metricDrift(descs, served, documented, x); !slices.Equal(got, wantMetrics) {
 		t.Errorf("metric problems:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(wantMetrics, "\n"))
+	}
+	wantCatalog := []string{
+		"metric kernel_oom_kills_total: README.md has labels [cgroup], the metric table [cgroup pod]",
+		"metric kernel_tcp_resets_total is in the metric table but not in README.md's Metrics table",
+		`metric kernel_tcp_retries_total: README.md has collector "tcp", the metric table "tcp_retries"`,
+		`metric kernel_tcp_retries_total: README.md has type "counter", the metric table "gauge"`,
+	}
+	if got := catalogDrift(&table, documented); !slices.Equal(got, wantCatalog) {
+		t.Errorf("metric table problems:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(wantCatalog, "\n"))
 	}
 }
 

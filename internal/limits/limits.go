@@ -3,32 +3,36 @@
 // A collector keeps one Limiter per capped metric and asks it, at every
 // scrape, whether each series may be exposed under its own labels:
 //
-//	for key, v := range perWorkload {
-//		labels := v.labels
+//	for key, v := range perKey {
+//		values := v.labelValues
 //		if !limiter.Admit(key) {
-//			labels = limits.OverflowLabels()
+//			values = limits.OverflowValues(len(values))
 //		}
-//		... // sum v into the series of labels
+//		... // sum v into the series of values
 //	}
 //
-// Series that are refused are summed into one overflow series whose cgroup
-// label is OverflowLabel and whose other workload labels are empty, so the
+// Series that are refused are summed into one overflow series whose first
+// key label is OverflowLabel and whose other key labels are empty, so the
 // metric's totals stay right while its cardinality stays bounded.
+// internal/series does this for every keyed metric.
 package limits
 
 import (
 	"sync"
 
 	"github.com/bpfleet/bpfleet/internal/selfmetrics"
-	"github.com/bpfleet/bpfleet/internal/workload"
 )
 
-// OverflowLabel is the cgroup label value of the overflow series.
+// OverflowLabel is the value of the first key label of the overflow series.
 const OverflowLabel = "__overflow__"
 
-// OverflowLabels returns the workload labels of the overflow series.
-func OverflowLabels() workload.Labels {
-	return workload.Labels{Cgroup: OverflowLabel}
+// OverflowValues returns the n key label values of the overflow series.
+func OverflowValues(n int) []string {
+	v := make([]string, n)
+	if n > 0 {
+		v[0] = OverflowLabel
+	}
+	return v
 }
 
 // Limiter admits at most max distinct series keys of one metric. Admission
@@ -61,7 +65,7 @@ func New(metric string, max int, self *selfmetrics.Metrics) *Limiter {
 // admitted, new ones.
 //
 // Call Admit once per series per scrape: every refusal adds 1 to
-// <ns>_series_overflow_total{metric}, so that counter is the number of
+// <ns>_exporter_series_overflow_total{metric}, so that counter is the number of
 // series of metric folded into its overflow series, summed over scrapes (a
 // series refused at 3 scrapes counts 3). Its rate is the number of series
 // over the cap per scrape times the scrape rate.

@@ -2,6 +2,7 @@ package limits_test
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -11,7 +12,6 @@ import (
 
 	"github.com/bpfleet/bpfleet/internal/limits"
 	"github.com/bpfleet/bpfleet/internal/selfmetrics"
-	"github.com/bpfleet/bpfleet/internal/workload"
 )
 
 const metric = "kernel_process_exits_total"
@@ -19,7 +19,7 @@ const metric = "kernel_process_exits_total"
 func newSelf(t *testing.T) (*selfmetrics.Metrics, *prometheus.Registry) {
 	t.Helper()
 	reg := prometheus.NewRegistry()
-	self, err := selfmetrics.New("kernel", reg)
+	self, err := selfmetrics.New("kernel_exporter", reg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,7 +43,7 @@ func TestLimiter(t *testing.T) {
 		max          int
 		steps        []step
 		wantLen      int
-		wantOverflow int // <ns>_series_overflow_total{metric}; 0: no series
+		wantOverflow int // <ns>_exporter_series_overflow_total{metric}; 0: no series
 	}{
 		{
 			name:    "under the cap admits every key",
@@ -112,12 +112,12 @@ func TestLimiter(t *testing.T) {
 			want := ""
 			if tt.wantOverflow > 0 {
 				want = fmt.Sprintf(`
-# HELP kernel_series_overflow_total Series of the metric that exceeded its series cap and were folded into its overflow series, summed over scrapes.
-# TYPE kernel_series_overflow_total counter
-kernel_series_overflow_total{metric=%q} %d
+# HELP kernel_exporter_series_overflow_total Series of the metric that exceeded its series cap and were folded into its overflow series, summed over scrapes.
+# TYPE kernel_exporter_series_overflow_total counter
+kernel_exporter_series_overflow_total{metric=%q} %d
 `, metric, tt.wantOverflow)
 			}
-			if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "kernel_series_overflow_total"); err != nil {
+			if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "kernel_exporter_series_overflow_total"); err != nil {
 				t.Error(err)
 			}
 		})
@@ -131,10 +131,12 @@ func TestLimiterWithoutSelfMetrics(t *testing.T) {
 	}
 }
 
-func TestOverflowLabels(t *testing.T) {
-	want := workload.Labels{Cgroup: "__overflow__"}
-	if got := limits.OverflowLabels(); got != want {
-		t.Errorf("OverflowLabels() = %+v, want %+v", got, want)
+func TestOverflowValues(t *testing.T) {
+	if got := limits.OverflowValues(4); !slices.Equal(got, []string{"__overflow__", "", "", ""}) {
+		t.Errorf("OverflowValues(4) = %q, want __overflow__ and three empty values", got)
+	}
+	if got := limits.OverflowValues(0); len(got) != 0 {
+		t.Errorf("OverflowValues(0) = %q, want none", got)
 	}
 }
 
@@ -163,9 +165,9 @@ func TestLimiterConcurrentAdmitsHonourTheCap(t *testing.T) {
 		t.Errorf("admitted %d, Len() = %d; want %d", admitted, l.Len(), max)
 	}
 	want := fmt.Sprintf(`
-# HELP kernel_series_overflow_total Series of the metric that exceeded its series cap and were folded into its overflow series, summed over scrapes.
-# TYPE kernel_series_overflow_total counter
-kernel_series_overflow_total{metric=%q} %d
+# HELP kernel_exporter_series_overflow_total Series of the metric that exceeded its series cap and were folded into its overflow series, summed over scrapes.
+# TYPE kernel_exporter_series_overflow_total counter
+kernel_exporter_series_overflow_total{metric=%q} %d
 `, metric, workers*perWorker-max)
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want)); err != nil {
 		t.Error(err)

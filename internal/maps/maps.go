@@ -8,6 +8,8 @@ import (
 	"fmt"
 
 	"github.com/cilium/ebpf"
+
+	"github.com/bpfleet/bpfleet/internal/selfmetrics"
 )
 
 // CounterKey mirrors struct counter_key.
@@ -45,13 +47,26 @@ const batchSize = 1024
 // ReadCounters reads a BPF_MAP_TYPE_PERCPU_HASH of CounterKey → uint64,
 // summing each value over CPUs.
 func ReadCounters(m *ebpf.Map) (map[CounterKey]uint64, error) {
-	return readPerCPU[CounterKey](m, addUint64)
+	return ReadPerCPU[CounterKey](m, addUint64)
 }
 
 // ReadHistograms reads a BPF_MAP_TYPE_PERCPU_HASH of HistKey → HistValue,
 // summing each value over CPUs.
 func ReadHistograms(m *ebpf.Map) (map[HistKey]HistValue, error) {
-	return readPerCPU[HistKey](m, HistValue.add)
+	return ReadPerCPU[HistKey](m, HistValue.add)
+}
+
+// ReportLost publishes a program's lost_events array as
+// <ns>_exporter_events_lost_total{collector,reason}.
+func ReportLost(self *selfmetrics.Metrics, collector string, lost *ebpf.Map) error {
+	totals, err := ReadLost(lost)
+	if err != nil {
+		return err
+	}
+	for i, total := range totals {
+		self.SetEventsLost(collector, LostReasons[i], total)
+	}
+	return nil
 }
 
 // ReadLost reads a lost_events per-CPU array, summed over CPUs, indexed as
@@ -70,9 +85,10 @@ func ReadLost(m *ebpf.Map) ([]uint64, error) {
 	return out, nil
 }
 
-// readPerCPU reads every entry of a per-CPU hash map with batch lookups,
-// falling back to iteration on kernels without batch support.
-func readPerCPU[K comparable, V any](m *ebpf.Map, add func(V, V) V) (map[K]V, error) {
+// ReadPerCPU reads every entry of a per-CPU hash map with batch lookups,
+// falling back to iteration on kernels without batch support, and sums each
+// value over CPUs with add.
+func ReadPerCPU[K comparable, V any](m *ebpf.Map, add func(V, V) V) (map[K]V, error) {
 	out, err := batchReadPerCPU[K](m, add)
 	if errors.Is(err, ebpf.ErrNotSupported) {
 		return iterReadPerCPU[K](m, add)
@@ -123,6 +139,25 @@ func sum[V any](values []V, add func(V, V) V) V {
 		total = add(total, v)
 	}
 	return total
+}
+
+// Reap deletes from m the rows whose id (id(key)) is in gone: the rows of
+// keys that series.Attributor.Expired returned.
+func Reap[K comparable, V any](m *ebpf.Map, rows map[K]V, gone []uint64, id func(K) uint64) error {
+	if len(gone) == 0 {
+		return nil
+	}
+	set := make(map[uint64]struct{}, len(gone))
+	for _, g := range gone {
+		set[g] = struct{}{}
+	}
+	var keys []K
+	for k := range rows {
+		if _, ok := set[id(k)]; ok {
+			keys = append(keys, k)
+		}
+	}
+	return Delete(m, keys)
 }
 
 // Delete removes keys from m; keys already gone are not an error.

@@ -1,5 +1,5 @@
 // Package oomkill counts OOM kills in the kernel per cgroup v2 id of the
-// victim (bpf/kernel/oom.bpf.c, tp_btf/mark_victim; needs kernel BTF), for
+// victim (bpf/oomkill/oom.bpf.c, tp_btf/mark_victim; needs kernel BTF), for
 // every exporter that reports them.
 //
 // LoadOOM returns the collection spec; load it with bpfload.Load into
@@ -13,4 +13,4 @@ const EventKill = 0
 
 // One bpf2go run; the generated bindings and object are committed so that
 // building needs no clang. `make generate` reruns it.
-//go:generate go tool bpf2go -tags linux -target bpfel -cflags "-O2 -g -Wall -Werror" OOM ../../bpf/kernel/oom.bpf.c -- -I../../bpf/include
+//go:generate go tool bpf2go -tags linux -target bpfel OOM ../../bpf/oomkill/oom.bpf.c -- -I../../bpf/include

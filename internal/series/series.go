@@ -1,7 +1,17 @@
-// Package series turns in-kernel rows keyed by cgroup id into labelled
-// Prometheus series: workload attribution, merging of rows that resolve to
-// one label set, per-metric series caps with an overflow series, and reaping
-// of workloads that are gone.
+// Package series turns rows keyed by something that names a series' owner
+// (a cgroup id, a unit name, a key prefix) into labelled Prometheus series:
+// labels from a Labeler, merging of rows whose keys resolve to one label
+// set, per-metric series caps with an overflow series, and reaping of keys
+// that are gone.
+//
+// A collector keeps one Attributor for its whole life, and per scrape:
+//
+//	s := attr.Begin(ctx)
+//	for key, n := range rows {
+//		s.Counter(execsTotal, key, n) // execsTotal is a *catalog.Metric
+//	}
+//	err := s.Emit(ch, histogramOpts)
+//	gone := attr.Expired() // delete their rows where the collector keeps them
 package series
 
 import (
@@ -12,41 +22,54 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/bpfleet/bpfleet/internal/catalog"
 	"github.com/bpfleet/bpfleet/internal/histogram"
 	"github.com/bpfleet/bpfleet/internal/limits"
 	"github.com/bpfleet/bpfleet/internal/selfmetrics"
-	"github.com/bpfleet/bpfleet/internal/workload"
 )
 
-// DefaultGrace is how long the series of a workload that is gone are still
+// DefaultGrace is how long the series of a key that is gone are still
 // served (so its last increments are scraped) before they are dropped.
 const DefaultGrace = 5 * time.Minute
 
-// DefaultMaxSeries caps the workloads of one metric.
+// DefaultMaxSeries caps the keys of one metric.
 const DefaultMaxSeries = 10000
 
+// Labeler names the owners of series keys.
+type Labeler[K comparable] interface {
+	// LabelNames are the key labels, first on every series: the same for
+	// the Labeler's whole life.
+	LabelNames() []string
+	// Labels returns the values of LabelNames for key; alive is false once
+	// the owner is gone (the values are then its last known ones).
+	Labels(ctx context.Context, key K) (values []string, alive bool)
+}
+
 // Options configures an Attributor.
-type Options struct {
-	Resolver  *workload.Resolver // required
+type Options[K comparable] struct {
+	Labeler   Labeler[K] // required
 	Self      *selfmetrics.Metrics
 	Grace     time.Duration // DefaultGrace when 0
 	MaxSeries int           // DefaultMaxSeries when 0
 	Now       func() time.Time
 }
 
-// Attributor is a collector's long-lived attribution state: which cgroups are
+// Attributor is a collector's long-lived attribution state: which keys are
 // gone since when, and the series caps of its metrics. Safe for use by one
 // scrape at a time.
-type Attributor struct {
-	opts      Options
+type Attributor[K comparable] struct {
+	opts  Options[K]
+	names []string
+
 	mu        sync.Mutex
-	goneSince map[uint64]time.Time
-	limiters  map[string]*limits.Limiter
-	keysOf    map[uint64]string // cgroup id → workload key, for Forget
+	goneSince map[K]time.Time
+	limiters  map[*catalog.Metric]*limits.Limiter
+	descs     map[*catalog.Metric]*prometheus.Desc
+	capKeys   map[K]string // key → its label values joined, for Forget
 }
 
-// NewAttributor returns an Attributor.
-func NewAttributor(opts Options) *Attributor {
+// New returns an Attributor.
+func New[K comparable](opts Options[K]) *Attributor[K] {
 	if opts.Grace == 0 {
 		opts.Grace = DefaultGrace
 	}
@@ -56,34 +79,57 @@ func NewAttributor(opts Options) *Attributor {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Attributor{
+	return &Attributor[K]{
 		opts:      opts,
-		goneSince: make(map[uint64]time.Time),
-		limiters:  make(map[string]*limits.Limiter),
-		keysOf:    make(map[uint64]string),
+		names:     opts.Labeler.LabelNames(),
+		goneSince: make(map[K]time.Time),
+		limiters:  make(map[*catalog.Metric]*limits.Limiter),
+		descs:     make(map[*catalog.Metric]*prometheus.Desc),
+		capKeys:   make(map[K]string),
 	}
 }
 
+// LabelNames returns the key labels of every series.
+func (a *Attributor[K]) LabelNames() []string { return a.names }
+
+// Desc returns m's descriptor with the Labeler's key labels, made once.
+func (a *Attributor[K]) Desc(m *catalog.Metric) *prometheus.Desc {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	d, ok := a.descs[m]
+	if !ok {
+		d = m.DescFor(a.names)
+		a.descs[m] = d
+	}
+	return d
+}
+
 // Scrape accumulates one scrape's series.
-type Scrape struct {
-	a        *Attributor
+type Scrape[K comparable] struct {
+	a        *Attributor[K]
 	ctx      context.Context
-	labels   map[uint64]workload.Labels
+	labels   map[K]resolved
 	admits   map[admitKey]bool // this scrape's cap decisions
 	counters map[seriesKey]*counterEntry
+	gauges   map[seriesKey]*counterEntry
 	hists    map[seriesKey]*histEntry
 	order    []seriesKey
 }
 
-// seriesKey identifies a series: its descriptor and its label values.
+type resolved struct {
+	values []string
+	capKey string
+}
+
+// seriesKey identifies a series: its metric and its label values.
 type seriesKey struct {
-	desc   *prometheus.Desc
+	metric *catalog.Metric
 	values string
 }
 
 type counterEntry struct {
 	desc   *prometheus.Desc
-	value  uint64
+	value  float64
 	labels []string
 }
 
@@ -93,94 +139,112 @@ type histEntry struct {
 	labels []string
 }
 
-// Begin starts a scrape; ctx bounds workload lookups.
-func (a *Attributor) Begin(ctx context.Context) *Scrape {
-	return &Scrape{
+// Begin starts a scrape; ctx bounds label lookups.
+func (a *Attributor[K]) Begin(ctx context.Context) *Scrape[K] {
+	return &Scrape[K]{
 		a:        a,
 		ctx:      ctx,
-		labels:   make(map[uint64]workload.Labels),
+		labels:   make(map[K]resolved),
 		admits:   make(map[admitKey]bool),
 		counters: make(map[seriesKey]*counterEntry),
+		gauges:   make(map[seriesKey]*counterEntry),
 		hists:    make(map[seriesKey]*histEntry),
 	}
 }
 
-// workload resolves id once per scrape and tracks whether it is gone.
-func (s *Scrape) workload(id uint64) workload.Labels {
-	if l, ok := s.labels[id]; ok {
-		return l
+// resolve labels key once per scrape and tracks whether it is gone.
+func (s *Scrape[K]) resolve(key K) resolved {
+	if r, ok := s.labels[key]; ok {
+		return r
 	}
-	l, alive := s.a.opts.Resolver.Lookup(s.ctx, id)
+	values, alive := s.a.opts.Labeler.Labels(s.ctx, key)
+	r := resolved{values: values, capKey: strings.Join(values, "\xff")}
 	s.a.mu.Lock()
 	if alive {
-		delete(s.a.goneSince, id)
-	} else if _, ok := s.a.goneSince[id]; !ok {
-		s.a.goneSince[id] = s.a.opts.Now()
+		delete(s.a.goneSince, key)
+	} else if _, ok := s.a.goneSince[key]; !ok {
+		s.a.goneSince[key] = s.a.opts.Now()
 	}
-	s.a.keysOf[id] = l.Cgroup
+	s.a.capKeys[key] = r.capKey
 	s.a.mu.Unlock()
-	s.labels[id] = l
-	return l
+	s.labels[key] = r
+	return r
 }
 
-type admitKey struct{ metric, cgroup string }
+type admitKey struct {
+	metric *catalog.Metric
+	capKey string
+}
 
-// admitted returns the workload label values of id for metric, or the
-// overflow series' values when metric's cap is reached. Each workload is
-// put to the metric's Limiter once per scrape, however many rows it has, so
-// that the overflow counter counts workloads, not rows.
-func (s *Scrape) admitted(metric string, id uint64) []string {
-	l := s.workload(id)
-	k := admitKey{metric, l.Cgroup}
+// admitted returns the key label values of key for m, or the overflow
+// series' values when m's cap is reached. Each label set is put to m's
+// Limiter once per scrape, however many rows resolve to it, so that the
+// overflow counter counts series, not rows.
+func (s *Scrape[K]) admitted(m *catalog.Metric, key K) []string {
+	r := s.resolve(key)
+	k := admitKey{m, r.capKey}
 	ok, seen := s.admits[k]
 	if !seen {
-		ok = s.a.limiter(metric).Admit(l.Cgroup)
+		ok = s.a.limiter(m).Admit(r.capKey)
 		s.admits[k] = ok
 	}
 	if ok {
-		return l.Values()
+		return r.values
 	}
-	return limits.OverflowLabels().Values()
+	return limits.OverflowValues(len(s.a.names))
 }
 
-// limiter returns metric's Limiter, made on first use.
-func (a *Attributor) limiter(metric string) *limits.Limiter {
+// limiter returns m's Limiter, made on first use.
+func (a *Attributor[K]) limiter(m *catalog.Metric) *limits.Limiter {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	lim, ok := a.limiters[metric]
+	lim, ok := a.limiters[m]
 	if !ok {
-		lim = limits.New(metric, a.opts.MaxSeries, a.opts.Self)
-		a.limiters[metric] = lim
+		lim = limits.New(m.Name, a.opts.MaxSeries, a.opts.Self)
+		a.limiters[m] = lim
 	}
 	return lim
 }
 
-func keyOf(desc *prometheus.Desc, values []string) seriesKey {
-	return seriesKey{desc, strings.Join(values, "\xff")}
+// values returns the label values of a series of m for key with extra,
+// and the series' identity.
+func (s *Scrape[K]) values(m *catalog.Metric, key K, extra []string) ([]string, seriesKey) {
+	head := s.admitted(m, key)
+	values := make([]string, 0, len(head)+len(extra))
+	values = append(append(values, head...), extra...)
+	return values, seriesKey{m, strings.Join(values, "\xff")}
 }
 
-// Counter adds v to the counter series of desc for workload id, whose label
-// values are the workload labels followed by extra. metric names the cap.
-func (s *Scrape) Counter(desc *prometheus.Desc, metric string, id uint64, v uint64, extra ...string) {
-	values := append(s.admitted(metric, id), extra...)
-	k := keyOf(desc, values)
-	e, ok := s.counters[k]
+// Counter adds v to the series of counter m for key, whose label values are
+// the key's labels followed by extra (m.Labels' values).
+func (s *Scrape[K]) Counter(m *catalog.Metric, key K, v uint64, extra ...string) {
+	s.add(s.counters, m, key, float64(v), extra)
+}
+
+// Gauge adds v to the series of gauge m for key (label values as in
+// Counter): keys that resolve to one label set are summed.
+func (s *Scrape[K]) Gauge(m *catalog.Metric, key K, v float64, extra ...string) {
+	s.add(s.gauges, m, key, v, extra)
+}
+
+func (s *Scrape[K]) add(entries map[seriesKey]*counterEntry, m *catalog.Metric, key K, v float64, extra []string) {
+	values, k := s.values(m, key, extra)
+	e, ok := entries[k]
 	if !ok {
-		e = &counterEntry{desc: desc, labels: values}
-		s.counters[k] = e
+		e = &counterEntry{desc: s.a.Desc(m), labels: values}
+		entries[k] = e
 		s.order = append(s.order, k)
 	}
 	e.value += v
 }
 
-// Histogram adds one bucket row to the histogram series of desc for
-// workload id (label values as in Counter).
-func (s *Scrape) Histogram(desc *prometheus.Desc, metric string, id uint64, bucket int32, count, rawSum uint64, extra ...string) {
-	values := append(s.admitted(metric, id), extra...)
-	k := keyOf(desc, values)
+// Histogram adds one bucket row to the series of histogram m for key
+// (label values as in Counter).
+func (s *Scrape[K]) Histogram(m *catalog.Metric, key K, bucket int32, count, rawSum uint64, extra ...string) {
+	values, k := s.values(m, key, extra)
 	e, ok := s.hists[k]
 	if !ok {
-		e = &histEntry{desc: desc, labels: values}
+		e = &histEntry{desc: s.a.Desc(m), labels: values}
 		s.hists[k] = e
 		s.order = append(s.order, k)
 	}
@@ -188,10 +252,14 @@ func (s *Scrape) Histogram(desc *prometheus.Desc, metric string, id uint64, buck
 }
 
 // Emit sends every accumulated series; histograms use opts.
-func (s *Scrape) Emit(ch chan<- prometheus.Metric, opts histogram.Opts) error {
+func (s *Scrape[K]) Emit(ch chan<- prometheus.Metric, opts histogram.Opts) error {
 	for _, k := range s.order {
 		if e, ok := s.counters[k]; ok {
-			ch <- prometheus.MustNewConstMetric(e.desc, prometheus.CounterValue, float64(e.value), e.labels...)
+			ch <- prometheus.MustNewConstMetric(e.desc, prometheus.CounterValue, e.value, e.labels...)
+			continue
+		}
+		if e, ok := s.gauges[k]; ok {
+			ch <- prometheus.MustNewConstMetric(e.desc, prometheus.GaugeValue, e.value, e.labels...)
 			continue
 		}
 		e := s.hists[k]
@@ -204,23 +272,24 @@ func (s *Scrape) Emit(ch chan<- prometheus.Metric, opts histogram.Opts) error {
 	return nil
 }
 
-// Expired returns the cgroup ids gone for longer than the grace period and
-// forgets them: the caller deletes their rows from its maps.
-func (a *Attributor) Expired() []uint64 {
+// Expired returns the keys gone for longer than the grace period and
+// forgets them, releasing their cap slots: the caller deletes their rows
+// where it keeps them (BPF maps, its own tables).
+func (a *Attributor[K]) Expired() []K {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	now := a.opts.Now()
-	var ids []uint64
-	for id, since := range a.goneSince {
+	var keys []K
+	for key, since := range a.goneSince {
 		if now.Sub(since) < a.opts.Grace {
 			continue
 		}
-		ids = append(ids, id)
-		delete(a.goneSince, id)
+		keys = append(keys, key)
+		delete(a.goneSince, key)
 		for _, lim := range a.limiters {
-			lim.Forget(a.keysOf[id])
+			lim.Forget(a.capKeys[key])
 		}
-		delete(a.keysOf, id)
+		delete(a.capKeys, key)
 	}
-	return ids
+	return keys
 }

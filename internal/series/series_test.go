@@ -1,157 +1,222 @@
-package series
+package series_test
 
 import (
 	"context"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/bpfleet/bpfleet/internal/catalog"
 	"github.com/bpfleet/bpfleet/internal/histogram"
-	"github.com/bpfleet/bpfleet/internal/limits"
 	"github.com/bpfleet/bpfleet/internal/selfmetrics"
-	"github.com/bpfleet/bpfleet/internal/testenv"
-	"github.com/bpfleet/bpfleet/internal/workload"
+	"github.com/bpfleet/bpfleet/internal/series"
 )
+
+// units labels systemd-style unit names: a unit is alive while listed.
+type units map[string]bool
+
+func (units) LabelNames() []string { return []string{"name"} }
+
+func (u units) Labels(_ context.Context, key string) ([]string, bool) {
+	return []string{key}, u[key]
+}
+
+// pods labels container ids with their pod, so that two containers of one
+// pod share a label set (as --workload.granularity=pod gives).
+type pods map[uint64][2]string // id → namespace, pod
+
+func (pods) LabelNames() []string { return []string{"namespace", "pod"} }
+
+func (p pods) Labels(_ context.Context, key uint64) ([]string, bool) {
+	v, ok := p[key]
+	return v[:], ok
+}
 
 var (
-	execsDesc = prometheus.NewDesc("test_execs_total", "Execs.", workload.LabelNames, nil)
-	latDesc   = prometheus.NewDesc("test_latency_seconds", "Latency.", append(workload.LabelNames[:4:4], "family"), nil)
+	table    catalog.Catalog
+	restarts = table.Add(catalog.Metric{Name: "test_restarts_total", Help: "Restarts.", Type: catalog.Counter,
+		Collector: "test", Key: []string{"name"}})
+	latency = table.Add(catalog.Metric{Name: "test_latency_seconds", Help: "Latency.", Type: catalog.Histogram,
+		Collector: "test", Key: []string{"name"}, Labels: []string{"family"}})
+	memory = table.Add(catalog.Metric{Name: "test_memory_bytes", Help: "Memory.", Type: catalog.Gauge,
+		Collector: "test", Key: []string{"name"}})
 )
 
-type fixture struct {
-	attr *Attributor
-	reg  *prometheus.Registry
+var histOpts = histogram.Opts{Schema: histogram.KernelSchema, Scale: 1e-9, Classic: histogram.ClassicPowersOfTwo(-1, 1)}
+
+type fixture[K comparable] struct {
+	attr *series.Attributor[K]
+	self *prometheus.Registry
 	now  time.Time
 }
 
-func newFixture(t *testing.T, maxSeries int) *fixture {
+func newFixture[K comparable](t *testing.T, l series.Labeler[K], maxSeries int) *fixture[K] {
 	t.Helper()
-	testenv.RequireRoot(t)
-	r, err := workload.NewResolver(workload.Options{})
+	f := &fixture[K]{self: prometheus.NewRegistry(), now: time.Unix(1000, 0)}
+	self, err := selfmetrics.New("test_exporter", f.self)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { r.Close() })
-	f := &fixture{reg: prometheus.NewRegistry(), now: time.Unix(1000, 0)}
-	self, err := selfmetrics.New("test", f.reg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.attr = NewAttributor(Options{Resolver: r, Self: self, MaxSeries: maxSeries, Grace: time.Minute,
+	t.Cleanup(func() { self.Shutdown(context.Background()) })
+	f.attr = series.New(series.Options[K]{Labeler: l, Self: self, MaxSeries: maxSeries, Grace: time.Minute,
 		Now: func() time.Time { return f.now }})
 	return f
 }
 
-// emit returns the scrape's series as "name{labels} value" → value.
-func emit(t *testing.T, s *Scrape) map[string]*dto.Metric {
-	t.Helper()
-	ch := make(chan prometheus.Metric, 100)
-	if err := s.Emit(ch, histogram.Opts{Schema: histogram.KernelSchema, Scale: 1e-9, Classic: histogram.ClassicPowersOfTwo(-10, 0)}); err != nil {
-		t.Fatal(err)
-	}
-	close(ch)
-	out := make(map[string]*dto.Metric)
-	for m := range ch {
-		var pb dto.Metric
-		if err := m.Write(&pb); err != nil {
-			t.Fatal(err)
-		}
-		key := ""
-		for _, l := range pb.GetLabel() {
-			key += l.GetName() + "=" + l.GetValue() + ","
-		}
-		out[key] = &pb
-	}
-	return out
+// scrapeCollector serves one Scrape, for testutil.
+type scrapeCollector[K comparable] struct {
+	t *testing.T
+	s *series.Scrape[K]
 }
 
-func TestRowsOfOneWorkloadMerge(t *testing.T) {
-	f := newFixture(t, 0)
-	cg := testenv.NewCgroup(t)
-	s := f.attr.Begin(context.Background())
-	s.Counter(execsDesc, "test_execs_total", cg.ID, 3)
-	s.Counter(execsDesc, "test_execs_total", cg.ID, 4)
-	s.Histogram(latDesc, "test_latency_seconds", cg.ID, 0, 2, 2e9, "ipv4")
-	s.Histogram(latDesc, "test_latency_seconds", cg.ID, -8, 1, 5e8, "ipv4")
-	got := emit(t, s)
-	wl := "cgroup=" + cg.Path + ",container=,namespace=,pod=,"
-	if m := got[wl]; m.GetCounter().GetValue() != 7 {
-		t.Errorf("merged counter = %v, want 7", m)
+func (c scrapeCollector[K]) Describe(chan<- *prometheus.Desc) {}
+
+func (c scrapeCollector[K]) Collect(ch chan<- prometheus.Metric) {
+	if err := c.s.Emit(ch, histOpts); err != nil {
+		c.t.Error(err)
 	}
-	h := got["cgroup="+cg.Path+",container=,family=ipv4,namespace=,pod=,"].GetHistogram()
-	if h.GetSampleCount() != 3 || h.GetSampleSum() != 2.5 {
-		t.Errorf("merged histogram count %d sum %v, want 3 and 2.5", h.GetSampleCount(), h.GetSampleSum())
+}
+
+func check[K comparable](t *testing.T, s *series.Scrape[K], want string, names ...string) {
+	t.Helper()
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(scrapeCollector[K]{t, s})
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), names...); err != nil {
+		t.Error(err)
 	}
-	if len(got) != 2 {
-		t.Errorf("%d series, want 2: %v", len(got), got)
-	}
+}
+
+func TestRowsOfOneKeyMerge(t *testing.T) {
+	f := newFixture[string](t, units{"a.service": true}, 0)
+	s := f.attr.Begin(t.Context())
+	s.Counter(restarts, "a.service", 3)
+	s.Counter(restarts, "a.service", 4)
+	s.Histogram(latency, "a.service", 0, 2, 2e9, "ipv4")  // 2 × 1s
+	s.Histogram(latency, "a.service", -8, 1, 5e8, "ipv4") // 1 × 0.5s
+	s.Gauge(memory, "a.service", 100)
+	s.Gauge(memory, "a.service", 28)
+	check(t, s, `
+# HELP test_restarts_total Restarts.
+# TYPE test_restarts_total counter
+test_restarts_total{name="a.service"} 7
+# HELP test_memory_bytes Memory.
+# TYPE test_memory_bytes gauge
+test_memory_bytes{name="a.service"} 128
+# HELP test_latency_seconds Latency.
+# TYPE test_latency_seconds histogram
+test_latency_seconds_bucket{family="ipv4",name="a.service",le="0.5"} 1
+test_latency_seconds_bucket{family="ipv4",name="a.service",le="1"} 3
+test_latency_seconds_bucket{family="ipv4",name="a.service",le="2"} 3
+test_latency_seconds_bucket{family="ipv4",name="a.service",le="+Inf"} 3
+test_latency_seconds_sum{family="ipv4",name="a.service"} 2.5
+test_latency_seconds_count{family="ipv4",name="a.service"} 3
+`)
+}
+
+// Keys that resolve to one label set (two containers of a pod at pod
+// granularity) make one series, and take one cap slot.
+func TestKeysOfOneLabelSetMerge(t *testing.T) {
+	p := pods{1: {"shop", "web-0"}, 2: {"shop", "web-0"}, 3: {"shop", "db-0"}}
+	podRestarts := (&catalog.Catalog{}).Add(catalog.Metric{Name: "test_pod_restarts_total", Help: "Restarts.",
+		Type: catalog.Counter, Collector: "test", Key: []string{"namespace", "pod"}})
+	f := newFixture[uint64](t, p, 2)
+	s := f.attr.Begin(t.Context())
+	s.Counter(podRestarts, 1, 1)
+	s.Counter(podRestarts, 2, 2)
+	s.Counter(podRestarts, 3, 5)
+	check(t, s, `
+# HELP test_pod_restarts_total Restarts.
+# TYPE test_pod_restarts_total counter
+test_pod_restarts_total{namespace="shop",pod="web-0"} 3
+test_pod_restarts_total{namespace="shop",pod="db-0"} 5
+`)
+	checkOverflow(t, f.self, "")
 }
 
 func TestSeriesBeyondTheCapFoldIntoOverflow(t *testing.T) {
-	f := newFixture(t, 2)
-	cgs := []*testenv.Cgroup{testenv.NewCgroup(t), testenv.NewCgroup(t), testenv.NewCgroup(t), testenv.NewCgroup(t)}
+	u := units{"a": true, "b": true, "c": true, "d": true}
+	f := newFixture[string](t, u, 2)
 	for scrape := 1; scrape <= 2; scrape++ {
-		s := f.attr.Begin(context.Background())
-		for i, cg := range cgs {
-			// Two rows per workload: the cap counts workloads, not rows.
-			s.Counter(execsDesc, "test_execs_total", cg.ID, uint64(10*(i+1)-1))
-			s.Counter(execsDesc, "test_execs_total", cg.ID, 1)
-		}
-		got := emit(t, s)
-		if len(got) != 3 {
-			t.Fatalf("scrape %d: %d series, want 2 workloads and the overflow: %v", scrape, len(got), got)
+		s := f.attr.Begin(t.Context())
+		for i, name := range []string{"a", "b", "c", "d"} {
+			// Two rows per key: the cap counts series, not rows.
+			s.Counter(restarts, name, uint64(10*(i+1)-1))
+			s.Counter(restarts, name, 1)
 		}
 		// The first two admitted keep their series; the others add up.
-		over := got["cgroup="+limits.OverflowLabel+",container=,namespace=,pod=,"]
-		if v := over.GetCounter().GetValue(); v != 30+40 {
-			t.Errorf("scrape %d: overflow = %v, want 70", scrape, v)
-		}
-		if n, want := overflowTotal(t, f.reg), float64(2*scrape); n != want {
-			t.Errorf("scrape %d: test_series_overflow_total = %v, want %v", scrape, n, want)
-		}
+		check(t, s, `
+# HELP test_restarts_total Restarts.
+# TYPE test_restarts_total counter
+test_restarts_total{name="a"} 10
+test_restarts_total{name="b"} 20
+test_restarts_total{name="__overflow__"} 70
+`)
+		checkOverflow(t, f.self, `
+# HELP test_exporter_series_overflow_total Series of the metric that exceeded its series cap and were folded into its overflow series, summed over scrapes.
+# TYPE test_exporter_series_overflow_total counter
+test_exporter_series_overflow_total{metric="test_restarts_total"} `+map[int]string{1: "2", 2: "4"}[scrape]+"\n")
 	}
 }
 
-// overflowTotal reads test_series_overflow_total{metric="test_execs_total"}.
-func overflowTotal(t *testing.T, reg *prometheus.Registry) float64 {
+func checkOverflow(t *testing.T, reg *prometheus.Registry, want string) {
 	t.Helper()
-	families, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "test_exporter_series_overflow_total"); err != nil {
+		t.Error(err)
 	}
-	for _, fam := range families {
-		for _, m := range fam.GetMetric() {
-			if fam.GetName() == "test_series_overflow_total" {
-				return m.GetCounter().GetValue()
-			}
-		}
-	}
-	return 0
 }
 
-func TestGoneWorkloadsExpireAfterGrace(t *testing.T) {
-	f := newFixture(t, 0)
-	cg := testenv.NewCgroup(t)
-	s := f.attr.Begin(context.Background())
-	s.Counter(execsDesc, "test_execs_total", cg.ID, 1) // resolved while alive
-	cg.Remove(t)
+func TestGoneKeysExpireAfterGrace(t *testing.T) {
+	u := units{"a": true, "b": true, "c": true}
+	f := newFixture[string](t, u, 2)
+	s := f.attr.Begin(t.Context())
+	s.Counter(restarts, "a", 1) // resolved while alive
+	s.Counter(restarts, "b", 1)
+	u["a"] = false
 
 	f.now = f.now.Add(time.Second)
-	s = f.attr.Begin(context.Background())
-	s.Counter(execsDesc, "test_execs_total", cg.ID, 1)
-	if got := emit(t, s); got["cgroup="+cg.Path+",container=,namespace=,pod=,"] == nil {
-		t.Errorf("a gone workload lost its labels within the grace period: %v", got)
-	}
-	if ids := f.attr.Expired(); len(ids) != 0 {
-		t.Errorf("expired %v within the grace period", ids)
+	s = f.attr.Begin(t.Context())
+	s.Counter(restarts, "a", 1)
+	s.Counter(restarts, "c", 1) // over the cap while a holds its slot
+	check(t, s, `
+# HELP test_restarts_total Restarts.
+# TYPE test_restarts_total counter
+test_restarts_total{name="a"} 1
+test_restarts_total{name="__overflow__"} 1
+`)
+	if keys := f.attr.Expired(); len(keys) != 0 {
+		t.Errorf("expired %v within the grace period", keys)
 	}
 	f.now = f.now.Add(time.Minute)
-	if ids := f.attr.Expired(); len(ids) != 1 || ids[0] != cg.ID {
-		t.Errorf("expired %v after the grace period, want [%d]", ids, cg.ID)
+	if keys := f.attr.Expired(); !slices.Equal(keys, []string{"a"}) {
+		t.Errorf("expired %v after the grace period, want [a]", keys)
 	}
-	if ids := f.attr.Expired(); len(ids) != 0 {
-		t.Errorf("expired %v again", ids)
+	if keys := f.attr.Expired(); len(keys) != 0 {
+		t.Errorf("expired %v again", keys)
+	}
+	// a's slot is free again: c takes it.
+	s = f.attr.Begin(t.Context())
+	s.Counter(restarts, "c", 1)
+	check(t, s, `
+# HELP test_restarts_total Restarts.
+# TYPE test_restarts_total counter
+test_restarts_total{name="c"} 1
+`)
+}
+
+// A key seen alive again before its grace ends is not reaped.
+func TestKeyBackBeforeGraceIsKept(t *testing.T) {
+	u := units{"a": false}
+	f := newFixture[string](t, u, 0)
+	f.attr.Begin(t.Context()).Counter(restarts, "a", 1)
+	u["a"] = true
+	f.now = f.now.Add(30 * time.Second)
+	f.attr.Begin(t.Context()).Counter(restarts, "a", 1)
+	f.now = f.now.Add(time.Hour)
+	if keys := f.attr.Expired(); len(keys) != 0 {
+		t.Errorf("expired %v, want none: a is alive", keys)
 	}
 }

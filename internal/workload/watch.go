@@ -4,20 +4,17 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/cilium/ebpf"
-	"github.com/cilium/ebpf/ringbuf"
 
 	"github.com/bpfleet/bpfleet/internal/bpfload"
 	"github.com/bpfleet/bpfleet/internal/maps"
 	"github.com/bpfleet/bpfleet/internal/selfmetrics"
 )
 
-//go:generate go tool bpf2go -tags linux -target bpfel -cflags "-O2 -g -Wall -Werror" cgroupWatch ../../bpf/workload/cgroup.bpf.c -- -I../../bpf/include
+//go:generate go tool bpf2go -tags linux -target bpfel cgroupWatch ../../bpf/workload/cgroup.bpf.c -- -I../../bpf/include
 
 // WatchCollector is the collector label of the watcher's self-metrics
 // (events lost, event processing time).
@@ -34,44 +31,28 @@ const lostReportInterval = 5 * time.Second
 // with no record lost, Lookup answers cached cgroups without a syscall. It
 // returns when ctx is done (nil), or when its program cannot be loaded (the
 // error; lookups then ask the kernel about every cgroup, as without it).
-func (r *Resolver) Watch(ctx context.Context, self *selfmetrics.Metrics) error {
+//
+// loader loads the watcher's program; self receives its lost events and
+// event processing times.
+func (r *Resolver) Watch(ctx context.Context, loader *bpfload.Loader, self *selfmetrics.Metrics) error {
 	spec, err := loadCgroupWatch()
 	if err != nil {
 		return fmt.Errorf("reading cgroup watch BPF spec: %w", err)
 	}
 	var objs cgroupWatchObjects
-	set, err := bpfload.Load(spec, &objs, self)
+	set, err := loader.Load(spec, &objs)
 	if err != nil {
 		return err
 	}
 	defer set.Close()
-	rd, err := ringbuf.NewReader(objs.CgroupEvents)
-	if err != nil {
-		return fmt.Errorf("reading cgroup events: %w", err)
-	}
-	defer rd.Close()
-	stop := context.AfterFunc(ctx, func() { rd.Close() }) // interrupts Read
-	defer stop()
 	// From here on every removal is seen: entries cached before may belong
 	// to cgroups removed unseen, so they go.
 	r.cache.Purge()
 	r.watched.Store(true)
 	defer r.watched.Store(false)
-	for {
-		rd.SetDeadline(time.Now().Add(lostReportInterval))
-		rec, err := rd.Read()
-		switch {
-		case err == nil:
-			r.handleCgroupEvent(ctx, rec.RawSample, self)
-		case errors.Is(err, ringbuf.ErrClosed):
-			return nil
-		case !errors.Is(err, os.ErrDeadlineExceeded):
-			return fmt.Errorf("reading cgroup events: %w", err)
-		}
-		if err := r.reportLost(objs.LostEvents, self); err != nil {
-			return err
-		}
-	}
+	handle := func(raw []byte) { r.handleCgroupEvent(ctx, raw, self) }
+	tick := func() error { return r.reportLost(objs.LostEvents, self) }
+	return maps.ReadRing(ctx, objs.CgroupEvents, lostReportInterval, handle, tick)
 }
 
 func (r *Resolver) handleCgroupEvent(ctx context.Context, raw []byte, self *selfmetrics.Metrics) {

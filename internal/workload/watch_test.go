@@ -2,6 +2,7 @@ package workload
 
 import (
 	"context"
+	"github.com/bpfleet/bpfleet/internal/bpfload"
 	"os"
 	"path/filepath"
 	"strings"
@@ -24,7 +25,7 @@ func TestWatchRemembersShortLivedCgroups(t *testing.T) {
 		t.Skip(err)
 	}
 	reg := prometheus.NewRegistry()
-	self, err := selfmetrics.New("test", reg)
+	self, err := selfmetrics.New("test_exporter", reg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,7 +36,7 @@ func TestWatchRemembersShortLivedCgroups(t *testing.T) {
 	defer r.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- r.Watch(ctx, self) }()
+	go func() { done <- r.Watch(ctx, newLoader(t, self), self) }()
 	waitAttached(t, reg)
 
 	rel := "/bpfleet-watch-test-" + strings.ReplaceAll(time.Now().Format("150405.000000"), ".", "")
@@ -87,7 +88,7 @@ func processedEvents(t *testing.T, reg *prometheus.Registry) uint64 {
 		t.Fatal(err)
 	}
 	for _, f := range families {
-		if f.GetName() != "test_event_processing_duration_seconds" {
+		if f.GetName() != "test_exporter_event_processing_duration_seconds" {
 			continue
 		}
 		for _, m := range f.GetMetric() {
@@ -104,7 +105,7 @@ func processedEvents(t *testing.T, reg *prometheus.Registry) uint64 {
 func waitAttached(t *testing.T, reg *prometheus.Registry) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
-	for testutil.CollectAndCount(reg, "test_bpf_program_attached") == 0 {
+	for testutil.CollectAndCount(reg, "test_exporter_bpf_program_attached") == 0 {
 		if time.Now().After(deadline) {
 			t.Fatal("cgroup watch program not attached")
 		}
@@ -132,7 +133,7 @@ func TestWatchedLookupsAskTheKernelOnlyForUnknownCgroups(t *testing.T) {
 		t.Skip(err)
 	}
 	reg := prometheus.NewRegistry()
-	self, err := selfmetrics.New("test", reg)
+	self, err := selfmetrics.New("test_exporter", reg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +146,7 @@ func TestWatchedLookupsAskTheKernelOnlyForUnknownCgroups(t *testing.T) {
 	r.paths = finder
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- r.Watch(ctx, self) }()
+	go func() { done <- r.Watch(ctx, newLoader(t, self), self) }()
 	defer func() {
 		cancel()
 		if err := <-done; err != nil {
@@ -190,4 +191,13 @@ func waitFor(t *testing.T, cond func() bool) {
 			t.Fatal("condition not met after 5s")
 		}
 	}
+}
+
+func newLoader(t *testing.T, self *selfmetrics.Metrics) *bpfload.Loader {
+	t.Helper()
+	l, err := bpfload.NewLoader(self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
 }

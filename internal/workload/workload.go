@@ -15,9 +15,10 @@ import (
 	"fmt"
 	"log/slog"
 	"sync/atomic"
-	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
+
+	"github.com/bpfleet/bpfleet/internal/cri"
 )
 
 // LabelNames are the workload labels on every per-workload metric, in the
@@ -32,28 +33,31 @@ type Labels struct {
 // Values returns the values in LabelNames order.
 func (l Labels) Values() []string { return []string{l.Cgroup, l.Namespace, l.Pod, l.Container} }
 
-// Defaults of Options.
-const (
-	DefaultCRITimeout = 2 * time.Second
-	DefaultCacheSize  = 16384
-)
+// DefaultCacheSize is the default of Options.CacheSize.
+const DefaultCacheSize = 16384
 
 // Options configures a Resolver.
 type Options struct {
 	// CgroupRoot is the cgroup v2 mount; empty detects it (/sys/fs/cgroup on
 	// pure v2 hosts, /sys/fs/cgroup/unified on hybrid ones).
 	CgroupRoot string
-	// CRIEndpoint is a CRI socket (unix:///run/containerd/containerd.sock);
-	// empty disables pod metadata lookups.
-	CRIEndpoint string
-	// CRITimeout bounds the time a Lookup waits for the CRI endpoint;
-	// zero means DefaultCRITimeout.
-	CRITimeout time.Duration
+	// Pods names the pods of Kubernetes containers (a *cri.Client); nil
+	// leaves their pod labels empty. The Resolver does not close it.
+	Pods PodLookup
+	// Granularity is how finely series are labelled (Labeler); the zero
+	// value is ByCgroup.
+	Granularity Granularity
 	// CacheSize is the number of cgroups whose labels are cached; zero
 	// means DefaultCacheSize.
 	CacheSize int
-	// Logger receives CRI availability changes; nil discards them.
+	// Logger receives what the Resolver notices; nil discards it.
 	Logger *slog.Logger
+}
+
+// PodLookup names the pod and container of a container id; *cri.Client is
+// one. Lookup must return within ctx and its own timeout.
+type PodLookup interface {
+	Lookup(ctx context.Context, containerID string) (cri.PodRef, bool)
 }
 
 // Resolver maps cgroup v2 ids to workload labels, with caching. It is safe
@@ -71,9 +75,11 @@ type Resolver struct {
 	// ids removed (ids are never reused).
 	watched atomic.Bool
 	gone    *lru.Cache[uint64, struct{}]
-	cri     *criClient // nil without a CRI endpoint
+	pods    PodLookup // nil without CRI
 	cache   *lru.Cache[uint64, entry]
 	logger  *slog.Logger
+	grain   Granularity
+	watch   watchDeps // set by the component: what Run needs
 }
 
 // entry is a cached lookup. complete is false while the CRI endpoint has
@@ -99,7 +105,8 @@ func NewResolver(opts Options) (*Resolver, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Resolver{root: root, paths: paths, logger: opts.Logger}
+	r := &Resolver{root: root, paths: paths, logger: opts.Logger, grain: opts.Granularity}
+	r.pods = opts.Pods
 	if r.cache, err = lru.New[uint64, entry](opts.CacheSize); err != nil {
 		r.Close()
 		return nil, fmt.Errorf("creating cache: %w", err)
@@ -108,19 +115,10 @@ func NewResolver(opts Options) (*Resolver, error) {
 		r.Close()
 		return nil, fmt.Errorf("creating cache: %w", err)
 	}
-	if opts.CRIEndpoint != "" {
-		if r.cri, err = newCRIClient(opts.CRIEndpoint, opts.CRITimeout, opts.Logger); err != nil {
-			r.Close()
-			return nil, err
-		}
-	}
 	return r, nil
 }
 
 func withDefaults(opts Options) Options {
-	if opts.CRITimeout <= 0 {
-		opts.CRITimeout = DefaultCRITimeout
-	}
 	if opts.CacheSize <= 0 {
 		opts.CacheSize = DefaultCacheSize
 	}
@@ -194,10 +192,10 @@ func (r *Resolver) markGone(id uint64) { r.gone.Add(id, struct{}{}) }
 func (r *Resolver) resolve(ctx context.Context, path string) entry {
 	l := Labels{Cgroup: path}
 	c, ok := ParsePath(path)
-	if !ok || c.PodUID == "" || r.cri == nil {
+	if !ok || c.PodUID == "" || r.pods == nil {
 		return entry{labels: l, complete: true}
 	}
-	ref, ok := r.cri.lookup(ctx, c.ID)
+	ref, ok := r.pods.Lookup(ctx, c.ID)
 	if !ok {
 		return entry{labels: l}
 	}
@@ -205,12 +203,7 @@ func (r *Resolver) resolve(ctx context.Context, path string) entry {
 	return entry{labels: l, complete: true}
 }
 
-// Close releases the cgroup root descriptor and the CRI connection.
+// Close releases the cgroup root descriptor.
 func (r *Resolver) Close() error {
-	var errs []error
-	if r.cri != nil {
-		errs = append(errs, r.cri.close())
-	}
-	errs = append(errs, r.paths.close())
-	return errors.Join(errs...)
+	return r.paths.close()
 }

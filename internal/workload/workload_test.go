@@ -1,14 +1,11 @@
 package workload
 
 import (
-	"bytes"
 	"context"
-	"log/slog"
-	"net"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
+
+	"github.com/bpfleet/bpfleet/internal/cri"
 )
 
 func TestLabelValues(t *testing.T) {
@@ -67,100 +64,12 @@ func TestNewResolverNotCgroup2(t *testing.T) {
 	}
 }
 
-// TestResolverCRIUnavailable checks that a CRI endpoint that is not there
-// leaves Kubernetes containers with their cgroup path only, quickly, and is
-// logged once.
-func TestResolverCRIUnavailable(t *testing.T) {
-	root := v2RootOrSkip(t)
-	var logs bytes.Buffer
-	r := newTestResolver(t, Options{
-		CRIEndpoint: "unix:///nonexistent/bpfleet-workload-test.sock",
-		CRITimeout:  10 * time.Second,
-		Logger:      slog.New(slog.NewTextHandler(&logs, nil)),
-	})
-	r.cri.interval = 0
-	pod := "/" + testCgroupName(t) + "/kubepods/besteffort/pod" + testUID
-	ctr := pod + "/" + testID
-	sandbox := pod + "/" + strings.Repeat("e", 64)
-	ids := map[string]uint64{
-		ctr:     cgroupID(t, makeCgroup(t, root, ctr)),
-		sandbox: cgroupID(t, makeCgroup(t, root, sandbox)),
-	}
-
-	start := time.Now()
-	for range 2 {
-		for path, id := range ids {
-			if got, alive := r.Lookup(context.Background(), id); got != (Labels{Cgroup: path}) || !alive {
-				t.Errorf("Lookup(%d) = %+v, %v; want %+v, true", id, got, alive, Labels{Cgroup: path})
-			}
-		}
-	}
-	if elapsed := time.Since(start); elapsed > time.Second {
-		t.Errorf("4 lookups with CRI unavailable took %v, want under 1s", elapsed)
-	}
-	if n := strings.Count(logs.String(), "CRI unavailable"); n != 1 {
-		t.Errorf("logged %d times that CRI is unavailable, want once:\n%s", n, &logs)
-	}
-}
-
-// TestResolverCRITimeout checks that a CRI endpoint that accepts
-// connections but never answers holds a lookup for CRITimeout, no longer.
-func TestResolverCRITimeout(t *testing.T) {
-	root := v2RootOrSkip(t)
-	sock := filepath.Join(t.TempDir(), "cri.sock")
-	silent(t, sock)
-	const timeout = 300 * time.Millisecond
-	r := newTestResolver(t, Options{CRIEndpoint: sock, CRITimeout: timeout})
-	ctr := "/" + testCgroupName(t) + "/kubepods/pod" + testUID + "/" + testID
-	id := cgroupID(t, makeCgroup(t, root, ctr))
-
-	start := time.Now()
-	got, alive := r.Lookup(context.Background(), id)
-	elapsed := time.Since(start)
-	if got != (Labels{Cgroup: ctr}) || !alive {
-		t.Errorf("Lookup(%d) = %+v, %v; want %+v, true", id, got, alive, Labels{Cgroup: ctr})
-	}
-	if elapsed < timeout || elapsed > timeout+time.Second {
-		t.Errorf("Lookup(%d) with a silent CRI endpoint took %v, want CRITimeout %v", id, elapsed, timeout)
-	}
-}
-
-// silent listens on the unix socket path and accepts connections without
-// ever answering, until the test ends.
-func silent(t *testing.T, path string) {
-	t.Helper()
-	l, err := net.Listen("unix", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		var conns []net.Conn
-		defer func() {
-			for _, c := range conns {
-				c.Close()
-			}
-		}()
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			conns = append(conns, c)
-		}
-	}()
-	t.Cleanup(func() {
-		l.Close()
-		<-done
-	})
-}
-
 // TestResolverPodLabels checks that pod labels from CRI listings reach the
 // labels and are kept while the cgroup lives.
 func TestResolverPodLabels(t *testing.T) {
 	root := v2RootOrSkip(t)
-	r := newTestResolver(t, Options{CRIEndpoint: "/nonexistent/bpfleet-workload-test.sock"})
+	pods := podMap{testID: {Namespace: "default", Pod: "web-0", Container: "nginx"}}
+	r := newTestResolver(t, Options{Pods: pods})
 	pod := "/" + testCgroupName(t) + "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod" + testUIDSd + ".slice"
 	ctr := pod + "/cri-containerd-" + testID + ".scope"
 	conmon := pod + "/crio-conmon-" + testID + ".scope"
@@ -168,7 +77,6 @@ func TestResolverPodLabels(t *testing.T) {
 	conmonID := cgroupID(t, makeCgroup(t, root, conmon))
 	ctx := context.Background()
 
-	r.cri.refs = map[string]podRef{testID: {Namespace: "default", Pod: "web-0", Container: "nginx"}}
 	want := Labels{Cgroup: ctr, Namespace: "default", Pod: "web-0", Container: "nginx"}
 	if got, alive := r.Lookup(ctx, ctrID); got != want || !alive {
 		t.Errorf("Lookup(%d) = %+v, %v; want %+v, true", ctrID, got, alive, want)
@@ -176,7 +84,7 @@ func TestResolverPodLabels(t *testing.T) {
 	if got, alive := r.Lookup(ctx, conmonID); got != (Labels{Cgroup: conmon}) || !alive {
 		t.Errorf("Lookup(%d) of conmon = %+v, %v; want path only", conmonID, got, alive)
 	}
-	r.cri.refs = map[string]podRef{}
+	clear(pods)
 	if got, alive := r.Lookup(ctx, ctrID); got != want || !alive {
 		t.Errorf("Lookup(%d) once cached = %+v, %v; want %+v, true", ctrID, got, alive, want)
 	}
@@ -198,4 +106,12 @@ func newTestResolver(t *testing.T, opts Options) *Resolver {
 		}
 	})
 	return r
+}
+
+// podMap is a PodLookup of fixed answers.
+type podMap map[string]cri.PodRef
+
+func (m podMap) Lookup(_ context.Context, id string) (cri.PodRef, bool) {
+	ref, ok := m[id]
+	return ref, ok
 }

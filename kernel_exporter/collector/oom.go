@@ -12,7 +12,7 @@ import (
 var oomKillsDesc = workloadDesc("oom_kills_total", "Processes of the workload chosen as victims by the OOM killer (global or cgroup).")
 
 // oomCollector counts OOM kills per victim workload with the shared
-// program of internal/oomkill (bpf/kernel/oom.bpf.c).
+// program of internal/oomkill (bpf/oomkill/oom.bpf.c).
 type oomCollector struct {
 	bpfCollector
 	objs   oomkill.OOMObjects

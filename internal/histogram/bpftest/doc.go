@@ -4,4 +4,4 @@
 // BPF_PROG_TYPE_SYSCALL test runs (5.14) and tp_btf.
 package bpftest
 
-//go:generate go tool bpf2go -tags linux -target bpfel -type batch -type hist_key -type hist_value bucket bucket.c -- -O2 -g -Wall -Werror -I../../../bpf/include
+//go:generate go tool bpf2go -tags linux -target bpfel -type batch -type hist_key -type hist_value bucket bucket.c -- -I../../../bpf/include

@@ -1,0 +1,103 @@
+package exporter
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/bpfleet/bpfleet/internal/retry"
+)
+
+// Runner is background work of a collector or component: a watch, a poll
+// loop, a ring-buffer reader. A constructed collector or component that
+// implements Runner has Run called in its own goroutine with a context that
+// ends at shutdown, before Close.
+//
+// Run should return only when ctx is done (return nil then) or when it
+// fails. A failure is retried with backoff, like a constructor; until Run
+// is called again, the collector's scrapes report
+// <ns>_scrape_collector_success 0 (what Update serves is still served). An
+// error that wraps errors.ErrUnsupported stops it for good, with a warning.
+// A Run that returns nil before ctx is done has finished its work and is
+// not called again.
+type Runner interface {
+	Run(ctx context.Context) error
+}
+
+// RunFunc adapts a function to Runner.
+type RunFunc func(ctx context.Context) error
+
+// Run calls f.
+func (f RunFunc) Run(ctx context.Context) error { return f(ctx) }
+
+// RunAll returns a Runner that runs every runner concurrently: the first
+// to fail stops the others and Run returns its error (so all are retried
+// together); Run returns nil once all returned nil.
+func RunAll(runners ...Runner) Runner {
+	return RunFunc(func(ctx context.Context) error {
+		ctx, cancel := context.WithCancelCause(ctx)
+		defer cancel(nil)
+		var wg sync.WaitGroup
+		errs := make([]error, len(runners))
+		for i, r := range runners {
+			wg.Go(func() {
+				if errs[i] = r.Run(ctx); errs[i] != nil {
+					cancel(errs[i])
+				}
+			})
+		}
+		wg.Wait()
+		if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
+			return cause
+		}
+		return errors.Join(errs...)
+	})
+}
+
+// runState tracks a Runner's latest failure.
+type runState struct {
+	mu          sync.Mutex
+	err         error // the latest failure, until Run is called again
+	unsupported bool  // Run said the host cannot support it
+}
+
+// state returns the latest failure and whether Run is unsupported.
+func (s *runState) state() (err error, unsupported bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err, s.unsupported
+}
+
+func (s *runState) set(err error) {
+	s.mu.Lock()
+	s.err = err
+	s.mu.Unlock()
+}
+
+// loop runs r until ctx is done, retrying its failures with backoff.
+func (s *runState) loop(ctx context.Context, r Runner, env Env, opts []retry.Option) {
+	onError := retry.OnError(func(err error, next time.Duration) {
+		env.Logger.Error("Background work failed", "err", err, "retry_in", next)
+	})
+	err := retry.Do(ctx, func(ctx context.Context) error {
+		s.set(nil)
+		err := r.Run(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if unsupported(err) {
+			env.Logger.Warn("Background work not supported on this host; it stays off", "err", err)
+			s.mu.Lock()
+			s.unsupported = true
+			s.mu.Unlock()
+			return retry.Permanent(err)
+		}
+		s.set(err)
+		return err
+	}, append(slices.Clone(opts), onError)...)
+	if err != nil && ctx.Err() == nil {
+		env.Logger.Debug("Background work stopped", "err", err)
+	}
+}

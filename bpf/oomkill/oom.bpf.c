@@ -15,6 +15,9 @@ enum oom_event {
 	EV_OOM_KILL = 0,
 };
 
+/* Emits enum oom_event's BTF, so that bpf2go generates it for Go. */
+const enum oom_event *unused_oom_event __attribute__((unused));
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
 	__uint(max_entries, 4096);

@@ -29,6 +29,10 @@ struct cgroup_event {
 	char path[CGROUP_PATH_MAX];
 };
 
+/* Emit the record's BTF, so that bpf2go generates its Go side. */
+const struct cgroup_event *unused_cgroup_event __attribute__((unused));
+const enum cgroup_event_kind *unused_cgroup_event_kind __attribute__((unused));
+
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 256 * 1024);

@@ -47,10 +47,16 @@ type Set struct {
 // owns the Set and must Close it.
 func (l *Loader) Load(spec *ebpf.CollectionSpec, objs interface{ Close() error }, opts ...Option) (*Set, error) {
 	set, err := l.load(spec, objs, opts...)
-	if errors.Is(err, ebpf.ErrNotSupported) {
-		err = fmt.Errorf("%w: %w", errors.ErrUnsupported, err)
+	return set, markUnsupported(err)
+}
+
+// markUnsupported wraps errors.ErrUnsupported around an error that says the
+// host lacks a feature.
+func markUnsupported(err error) error {
+	if errors.Is(err, ebpf.ErrNotSupported) && !errors.Is(err, errors.ErrUnsupported) {
+		return fmt.Errorf("%w: %w", errors.ErrUnsupported, err)
 	}
-	return set, err
+	return err
 }
 
 func (l *Loader) load(spec *ebpf.CollectionSpec, objs interface{ Close() error }, opts ...Option) (*Set, error) {

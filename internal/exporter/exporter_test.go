@@ -21,7 +21,6 @@ import (
 	"github.com/bpfleet/bpfleet/internal/exporter"
 	"github.com/bpfleet/bpfleet/internal/exportertest"
 	"github.com/bpfleet/bpfleet/internal/testenv"
-	"github.com/bpfleet/bpfleet/internal/workload"
 )
 
 func TestScrapeReportsEachCollector(t *testing.T) {
@@ -376,8 +375,8 @@ func TestContentNegotiation(t *testing.T) {
 
 func TestHelpListsEveryFlag(t *testing.T) {
 	var closes, attempts atomic.Int32
-	p := program(gauge(&closes), broken(&attempts))
-	p.Workload = true
+	p := program(gauge(&closes), broken(&attempts), capped())
+	p.Components = []exporter.ComponentSpec{clientComponent(new(atomic.Int32))}
 	var stdout bytes.Buffer
 	if code := exporter.MainContext(t.Context(), p, []string{"--help"}, &stdout, &bytes.Buffer{}); code != 0 {
 		t.Fatalf("--help exit %d, want 0", code)
@@ -393,20 +392,24 @@ func TestHelpListsEveryFlag(t *testing.T) {
 		`--log.level=info`,
 		`--log.format=logfmt`,
 		`--[no-]version`,
-		`--[no-]bpf.enable-stats`,
 		`--[no-]collector.disable-defaults`,
 		`--[no-]collector.broken`,
 		`Enable the broken collector (default: enabled).`,
 		`Never constructs.`,
-		`test_bpf_program_runs_total`,
 		`--[no-]collector.gauge`,
 		`--collector.gauge.value=42`,
-		`--workload.cgroup-root=""`,
-		`--workload.cri-endpoint="unix:///run/containerd/containerd.sock"`,
-		`--workload.cri-timeout=2s`,
+		`--client.address="localhost:1"`,
+		`--collector.capped.max-series=100`,
 	} {
 		if !strings.Contains(help, want) {
 			t.Errorf("--help lacks %s", want)
+		}
+	}
+	// A scaffold knows nothing of eBPF or workloads: an exporter that does not
+	// list their components has none of their flags.
+	for _, absent := range []string{"--bpf.", "--workload.", "--cri."} {
+		if strings.Contains(help, absent) {
+			t.Errorf("--help lists a %s flag without that component", absent)
 		}
 	}
 	if b, g := strings.Index(help, "collector.broken"), strings.Index(help, "collector.gauge"); b > g {
@@ -463,42 +466,8 @@ func TestShutdownWithStuckCollector(t *testing.T) {
 	}
 }
 
-func TestWorkloadResolver(t *testing.T) {
-	if _, err := workload.DetectV2Root(); err != nil {
-		t.Skipf("no cgroup v2 hierarchy to resolve workloads in: %v", err)
-	}
-	var got atomic.Pointer[workload.Resolver]
-	needsWorkload := exporter.Spec{
-		Name:    "needs_workload",
-		Default: true,
-		Constructor: func(_ context.Context, env exporter.Env) (exporter.Collector, error) {
-			got.Store(env.Workload)
-			return updateFunc(func(context.Context, chan<- prometheus.Metric) error { return nil }), nil
-		},
-	}
-	p := program(needsWorkload)
-	p.Workload = true
-	r := start(t, p, "--workload.cri-endpoint=")
-	r.waitReady(t)
-	if got.Load() == nil {
-		t.Error("Env.Workload is nil with Program.Workload set")
-	}
-}
-
-func TestWorkloadResolverError(t *testing.T) {
-	p := program()
-	p.Workload = true
-	var stderr testenv.LogBuffer
-	code := exporter.MainContext(t.Context(), p,
-		[]string{"--workload.cgroup-root=" + filepath.Join(t.TempDir(), "missing"), "--web.listen-address=127.0.0.1:0"},
-		&bytes.Buffer{}, &stderr)
-	if code != 1 || !strings.Contains(stderr.String(), "creating workload resolver") {
-		t.Errorf("exit %d, stderr:\n%s\nwant 1 and the resolver error", code, stderr.String())
-	}
-}
-
 // A collector the host cannot support is tried once, not retried, and
-// reports failure while the others serve.
+// reports that it is unsupported, not that it fails, while the others serve.
 func TestUnsupportedCollectorIsNotRetried(t *testing.T) {
 	var closes, attempts atomic.Int32
 	unsupported := exporter.Spec{
@@ -518,13 +487,19 @@ func TestUnsupportedCollectorIsNotRetried(t *testing.T) {
 	}
 	_, body := r.get(t, "/metrics")
 	mfs := parse(t, body)
-	if got, ok := value(mfs, "test_scrape_collector_success", "collector", "unsupported"); !ok || got != 0 {
-		t.Errorf("success of unsupported collector = %v (present %v), want 0", got, ok)
+	if got, ok := value(mfs, "test_scrape_collector_success", "collector", "unsupported"); ok {
+		t.Errorf("unsupported collector reports success %v, want no success series", got)
+	}
+	if got, ok := value(mfs, "test_exporter_collector_unsupported", "collector", "unsupported"); !ok || got != 1 {
+		t.Errorf("test_exporter_collector_unsupported{collector=unsupported} = %v (present %v), want 1", got, ok)
+	}
+	if got, ok := value(mfs, "test_exporter_collector_unsupported", "collector", "gauge"); !ok || got != 0 {
+		t.Errorf("test_exporter_collector_unsupported{collector=gauge} = %v (present %v), want 0", got, ok)
 	}
 	if got, _ := value(mfs, "test_static_value"); got != 42 {
 		t.Errorf("other collector's value = %v, want 42", got)
 	}
-	if !strings.Contains(r.stderr.String(), "not supported on this host") {
+	if !strings.Contains(r.stderr.String(), "Not supported on this host") {
 		t.Errorf("unsupported collector not logged:\n%s", r.stderr.String())
 	}
 }

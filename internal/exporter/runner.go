@@ -17,7 +17,7 @@ import (
 //
 // Run should return only when ctx is done (return nil then) or when it
 // fails. A failure is retried with backoff, like a constructor; until Run
-// is called again, the collector's scrapes report
+// has run again for a second without failing, the collector's scrapes report
 // <ns>_scrape_collector_success 0 (what Update serves is still served). An
 // error that wraps errors.ErrUnsupported stops it for good, with a warning.
 // A Run that returns nil before ctx is done has finished its work and is
@@ -56,6 +56,11 @@ func RunAll(runners ...Runner) Runner {
 	})
 }
 
+// runHealthyAfter is how long Run must run without failing before its
+// previous failure stops counting: a Run that fails at once, again and again,
+// keeps the collector failing throughout.
+const runHealthyAfter = time.Second
+
 // runState tracks a Runner's latest failure.
 type runState struct {
 	mu          sync.Mutex
@@ -82,9 +87,14 @@ func (s *runState) loop(ctx context.Context, r Runner, env Env, opts []retry.Opt
 		env.Logger.Error("Background work failed", "err", err, "retry_in", next)
 	})
 	err := retry.Do(ctx, func(ctx context.Context) error {
-		s.set(nil)
+		healthy := time.AfterFunc(runHealthyAfter, func() { s.set(nil) })
 		err := r.Run(ctx)
+		healthy.Stop()
 		if ctx.Err() != nil {
+			return nil
+		}
+		if err == nil {
+			s.set(nil) // finished its work
 			return nil
 		}
 		if unsupported(err) {

@@ -12,21 +12,22 @@ import (
 	"github.com/bpfleet/bpfleet/internal/selfmetrics"
 )
 
-// CounterKey mirrors struct counter_key.
+// CounterKey is struct counter_key (bpf/include/bpfleet/maps.h), with Go
+// names; TestLayoutsMatchC pins it to the generated typesCounterKey.
 type CounterKey struct {
 	ID    uint64 // cgroup v2 id (0: unattributed) or device number
 	Event uint32 // collector-defined: metric and closed label values
 	_     uint32
 }
 
-// HistKey mirrors struct hist_key.
+// HistKey is struct hist_key, pinned like CounterKey.
 type HistKey struct {
 	ID     uint64
 	Labels uint32 // collector-defined closed label values
 	Bucket int32  // native histogram bucket index or histogram.ZeroBucket
 }
 
-// HistValue mirrors struct hist_value.
+// HistValue is struct hist_value, pinned like CounterKey.
 type HistValue struct {
 	Count uint64
 	Sum   uint64
@@ -38,8 +39,13 @@ func (v HistValue) add(o HistValue) HistValue {
 
 func addUint64(a, b uint64) uint64 { return a + b }
 
-// LostReasons names the lost_events indexes of enum lost_reason, in order.
-var LostReasons = []string{"map_full", "start_full", "ringbuf_full"}
+// LostReasons names the lost_events indexes: the reason label of
+// <ns>_exporter_events_lost_total for each enum lost_reason value.
+var LostReasons = []string{
+	typesLostReasonLOST_MAP_FULL:     "map_full",
+	typesLostReasonLOST_START_FULL:   "start_full",
+	typesLostReasonLOST_RINGBUF_FULL: "ringbuf_full",
+}
 
 // batchSize is the number of keys asked for per batch lookup syscall.
 const batchSize = 1024

@@ -20,6 +20,12 @@ type OOMCounterKey struct {
 	Pad   uint32
 }
 
+type OOMOomEvent uint32
+
+const (
+	OOMOomEventEV_OOM_KILL OOMOomEvent = 0
+)
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
@@ -27,6 +33,7 @@ const (
 	OOMMapLostEvents     = "lost_events"
 	OOMMapOomCounts      = "oom_counts"
 	OOMProgOomMarkVictim = "oom_mark_victim"
+	OOMVarUnusedOomEvent = "unused_oom_event"
 )
 
 // LoadOOM returns the embedded CollectionSpec for OOM.
@@ -86,6 +93,7 @@ type OOMMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type OOMVariableSpecs struct {
+	UnusedOomEvent *ebpf.VariableSpec `ebpf:"unused_oom_event"`
 }
 
 // OOMObjects contains all objects after they have been loaded into the kernel.
@@ -123,6 +131,7 @@ func (m *OOMMaps) Close() error {
 //
 // It can be passed to LoadOOMObjects or ebpf.CollectionSpec.LoadAndAssign.
 type OOMVariables struct {
+	UnusedOomEvent *ebpf.Variable `ebpf:"unused_oom_event"`
 }
 
 // OOMPrograms contains all programs after they have been loaded into the kernel.

@@ -9,8 +9,8 @@
 package oomkill
 
 // EventKill is the counter_key.event of an OOM kill.
-const EventKill = 0
+const EventKill = uint32(OOMOomEventEV_OOM_KILL)
 
 // One bpf2go run; the generated bindings and object are committed so that
 // building needs no clang. `make generate` reruns it.
-//go:generate go tool bpf2go -tags linux -target bpfel OOM ../../bpf/oomkill/oom.bpf.c -- -I../../bpf/include
+//go:generate go tool bpf2go -tags linux -target bpfel -type oom_event OOM ../../bpf/oomkill/oom.bpf.c -- -I../../bpf/include

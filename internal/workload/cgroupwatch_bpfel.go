@@ -8,18 +8,36 @@ import (
 	_ "embed"
 	"fmt"
 	"io"
+	"structs"
 
 	"github.com/cilium/ebpf"
+)
+
+type cgroupWatchCgroupEvent struct {
+	_    structs.HostLayout
+	Id   uint64
+	Kind uint32
+	Pad  uint32
+	Path [512]int8
+}
+
+type cgroupWatchCgroupEventKind uint32
+
+const (
+	cgroupWatchCgroupEventKindCGROUP_MADE    cgroupWatchCgroupEventKind = 0
+	cgroupWatchCgroupEventKindCGROUP_REMOVED cgroupWatchCgroupEventKind = 1
 )
 
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	cgroupWatchMapCgroupEvents = "cgroup_events"
-	cgroupWatchMapLostEvents   = "lost_events"
-	cgroupWatchProgCgroupMkdir = "cgroup_mkdir"
-	cgroupWatchProgCgroupRmdir = "cgroup_rmdir"
+	cgroupWatchMapCgroupEvents          = "cgroup_events"
+	cgroupWatchMapLostEvents            = "lost_events"
+	cgroupWatchProgCgroupMkdir          = "cgroup_mkdir"
+	cgroupWatchProgCgroupRmdir          = "cgroup_rmdir"
+	cgroupWatchVarUnusedCgroupEvent     = "unused_cgroup_event"
+	cgroupWatchVarUnusedCgroupEventKind = "unused_cgroup_event_kind"
 )
 
 // loadCgroupWatch returns the embedded CollectionSpec for cgroupWatch.
@@ -80,6 +98,8 @@ type cgroupWatchMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type cgroupWatchVariableSpecs struct {
+	UnusedCgroupEvent     *ebpf.VariableSpec `ebpf:"unused_cgroup_event"`
+	UnusedCgroupEventKind *ebpf.VariableSpec `ebpf:"unused_cgroup_event_kind"`
 }
 
 // cgroupWatchObjects contains all objects after they have been loaded into the kernel.
@@ -117,6 +137,8 @@ func (m *cgroupWatchMaps) Close() error {
 //
 // It can be passed to loadCgroupWatchObjects or ebpf.CollectionSpec.LoadAndAssign.
 type cgroupWatchVariables struct {
+	UnusedCgroupEvent     *ebpf.Variable `ebpf:"unused_cgroup_event"`
+	UnusedCgroupEventKind *ebpf.Variable `ebpf:"unused_cgroup_event_kind"`
 }
 
 // cgroupWatchPrograms contains all programs after they have been loaded into the kernel.

@@ -1,7 +1,6 @@
 package workload
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"fmt"
@@ -14,7 +13,7 @@ import (
 	"github.com/bpfleet/bpfleet/internal/selfmetrics"
 )
 
-//go:generate go tool bpf2go -tags linux -target bpfel cgroupWatch ../../bpf/workload/cgroup.bpf.c -- -I../../bpf/include
+//go:generate go tool bpf2go -tags linux -target bpfel -type cgroup_event -type cgroup_event_kind cgroupWatch ../../bpf/workload/cgroup.bpf.c -- -I../../bpf/include
 
 // WatchCollector is the collector label of the watcher's self-metrics
 // (events lost, event processing time).
@@ -78,24 +77,35 @@ type cgroupEvent struct {
 	path    string
 }
 
-// cgroupEventHeader is the size of struct cgroup_event before its path.
-const cgroupEventHeader = 16
-
-// parseCgroupEvent decodes struct cgroup_event: a native-endian u64 id, a
-// u32 kind (0 made, 1 removed), padding and a NUL-terminated path.
+// parseCgroupEvent decodes a struct cgroup_event record into its
+// generated Go type; the path must be absolute and NUL-terminated.
 func parseCgroupEvent(raw []byte) (cgroupEvent, error) {
-	if len(raw) < cgroupEventHeader+1 {
-		return cgroupEvent{}, fmt.Errorf("cgroup event of %d bytes", len(raw))
+	var ev cgroupWatchCgroupEvent
+	if _, err := binary.Decode(raw, binary.NativeEndian, &ev); err != nil {
+		return cgroupEvent{}, fmt.Errorf("cgroup event of %d bytes: %w", len(raw), err)
 	}
-	kind := binary.NativeEndian.Uint32(raw[8:])
-	if kind > 1 {
-		return cgroupEvent{}, fmt.Errorf("cgroup event of kind %d", kind)
+	kind := cgroupWatchCgroupEventKind(ev.Kind)
+	if kind != cgroupWatchCgroupEventKindCGROUP_MADE && kind != cgroupWatchCgroupEventKindCGROUP_REMOVED {
+		return cgroupEvent{}, fmt.Errorf("cgroup event of kind %d", ev.Kind)
 	}
-	path, _, ok := bytes.Cut(raw[cgroupEventHeader:], []byte{0})
+	path, ok := cString(ev.Path[:])
 	if !ok || len(path) == 0 || path[0] != '/' {
 		return cgroupEvent{}, fmt.Errorf("cgroup event with path %q", path)
 	}
-	return cgroupEvent{id: binary.NativeEndian.Uint64(raw), removed: kind == 1, path: string(path)}, nil
+	return cgroupEvent{id: ev.Id, removed: kind == cgroupWatchCgroupEventKindCGROUP_REMOVED, path: path}, nil
+}
+
+// cString returns the NUL-terminated string at the start of b; ok is false
+// without a NUL.
+func cString(b []int8) (string, bool) {
+	out := make([]byte, 0, 64)
+	for _, c := range b {
+		if c == 0 {
+			return string(out), true
+		}
+		out = append(out, byte(c))
+	}
+	return string(out), false
 }
 
 // reportLost publishes the ring buffer records the program could not store;

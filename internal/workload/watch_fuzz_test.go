@@ -6,7 +6,9 @@ import (
 	"testing"
 )
 
-// record builds a struct cgroup_event as the kernel writes it.
+// record builds a struct cgroup_event as the kernel writes it: the whole
+// struct, path padded with pad NULs (short of the struct's size when pad is
+// smaller than the path's room).
 func record(id uint64, kind uint32, path string, pad int) []byte {
 	b := binary.NativeEndian.AppendUint64(nil, id)
 	b = binary.NativeEndian.AppendUint32(b, kind)
@@ -15,6 +17,9 @@ func record(id uint64, kind uint32, path string, pad int) []byte {
 	return append(b, make([]byte, pad)...)
 }
 
+// full is the padding that makes a record of path the struct's size.
+func full(path string) int { return binary.Size(cgroupWatchCgroupEvent{}) - 16 - len(path) }
+
 func TestParseCgroupEvent(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -22,14 +27,15 @@ func TestParseCgroupEvent(t *testing.T) {
 		want cgroupEvent
 		ok   bool
 	}{
-		{"made, as the kernel writes it", record(42, 0, "/kubepods/pod1/abc", 512-18), cgroupEvent{42, false, "/kubepods/pod1/abc"}, true},
-		{"removed", record(7, 1, "/a", 1), cgroupEvent{7, true, "/a"}, true},
-		{"unknown kind", record(7, 2, "/a", 1), cgroupEvent{}, false},
+		{"made, as the kernel writes it", record(42, 0, "/kubepods/pod1/abc", full("/kubepods/pod1/abc")), cgroupEvent{42, false, "/kubepods/pod1/abc"}, true},
+		{"removed", record(7, 1, "/a", full("/a")), cgroupEvent{7, true, "/a"}, true},
+		{"unknown kind", record(7, 2, "/a", full("/a")), cgroupEvent{}, false},
 		{"too short", []byte{1, 2, 3}, cgroupEvent{}, false},
 		{"header only", record(1, 0, "", 0), cgroupEvent{}, false},
-		{"empty path", record(1, 0, "", 10), cgroupEvent{}, false},
-		{"relative path", record(1, 0, "a/b", 1), cgroupEvent{}, false},
-		{"no terminator", record(1, 0, "/a/b", 0), cgroupEvent{}, false},
+		{"truncated path", record(1, 0, "/a", 1), cgroupEvent{}, false},
+		{"empty path", record(1, 0, "", full("")), cgroupEvent{}, false},
+		{"relative path", record(1, 0, "a/b", full("a/b")), cgroupEvent{}, false},
+		{"no terminator", record(1, 0, strings.Repeat("/", full("")), 0), cgroupEvent{}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := parseCgroupEvent(tc.raw)
@@ -41,8 +47,8 @@ func TestParseCgroupEvent(t *testing.T) {
 }
 
 func FuzzParseCgroupEvent(f *testing.F) {
-	f.Add(record(1, 0, "/a/b", 1))
-	f.Add(record(1, 1, "/", 1))
+	f.Add(record(1, 0, "/a/b", full("/a/b")))
+	f.Add(record(1, 1, "/", full("/")))
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		ev, err := parseCgroupEvent(raw)

@@ -71,10 +71,8 @@ type Resolver struct {
 	root  string
 	paths pathFinder
 	// watched is true while Watch sees every cgroup removal: then cached
-	// labels are answered without asking the kernel, and gone holds the
-	// ids removed (ids are never reused).
+	// labels are answered without asking the kernel.
 	watched atomic.Bool
-	gone    *lru.Cache[uint64, struct{}]
 	pods    PodLookup // nil without CRI
 	cache   *lru.Cache[uint64, entry]
 	logger  *slog.Logger
@@ -83,10 +81,14 @@ type Resolver struct {
 }
 
 // entry is a cached lookup. complete is false while the CRI endpoint has
-// not yet named the pod of a Kubernetes container.
+// not yet named the pod of a Kubernetes container. gone is true once the
+// cgroup was removed: for good, as cgroup ids are never reused, so a removed
+// cgroup stays removed for as long as its labels are cached (its series are
+// reaped after their grace period, never revived).
 type entry struct {
 	labels   Labels
 	complete bool
+	gone     bool
 }
 
 // NewResolver creates a Resolver. An unreachable CRI endpoint is not an
@@ -108,10 +110,6 @@ func NewResolver(opts Options) (*Resolver, error) {
 	r := &Resolver{root: root, paths: paths, logger: opts.Logger, grain: opts.Granularity}
 	r.pods = opts.Pods
 	if r.cache, err = lru.New[uint64, entry](opts.CacheSize); err != nil {
-		r.Close()
-		return nil, fmt.Errorf("creating cache: %w", err)
-	}
-	if r.gone, err = lru.New[uint64, struct{}](opts.CacheSize); err != nil {
 		r.Close()
 		return nil, fmt.Errorf("creating cache: %w", err)
 	}
@@ -151,16 +149,17 @@ func (r *Resolver) Lookup(ctx context.Context, id uint64) (labels Labels, alive 
 		return Labels{}, true
 	}
 	cached, hit := r.cache.Get(id)
-	if r.watched.Load() {
-		if r.gone.Contains(id) {
-			return cached.labels, false
-		}
-		if hit && cached.complete {
-			return cached.labels, true
-		}
+	if hit && cached.gone {
+		return cached.labels, false
+	}
+	if hit && cached.complete && r.watched.Load() {
+		return cached.labels, true
 	}
 	path, err := r.paths.find(id)
 	if errors.Is(err, errGone) {
+		if hit {
+			r.markGone(id)
+		}
 		return cached.labels, false
 	}
 	if err != nil {
@@ -171,6 +170,9 @@ func (r *Resolver) Lookup(ctx context.Context, id uint64) (labels Labels, alive 
 		return cached.labels, true
 	}
 	e := r.resolve(ctx, path)
+	if prev, ok := r.cache.Peek(id); ok && prev.gone {
+		return prev.labels, false // removed while we resolved it
+	}
 	r.cache.Add(id, e)
 	return e.labels, true
 }
@@ -184,8 +186,14 @@ func (r *Resolver) Remember(ctx context.Context, id uint64, path string) {
 	r.cache.Add(id, r.resolve(ctx, path))
 }
 
-// markGone records that cgroup id was removed.
-func (r *Resolver) markGone(id uint64) { r.gone.Add(id, struct{}{}) }
+// markGone records that cgroup id was removed, in its cached entry; an id
+// without one needs no record: the kernel says it is gone.
+func (r *Resolver) markGone(id uint64) {
+	if e, ok := r.cache.Peek(id); ok && !e.gone {
+		e.gone = true
+		r.cache.Add(id, e)
+	}
+}
 
 // resolve builds the labels of the cgroup at path, asking the CRI endpoint
 // about Kubernetes containers.

@@ -115,3 +115,35 @@ func (m podMap) Lookup(_ context.Context, id string) (cri.PodRef, bool) {
 	ref, ok := m[id]
 	return ref, ok
 }
+
+// A removed cgroup stays removed for as long as its labels are cached,
+// however many other cgroups are removed meanwhile: more removals than the
+// cache holds within the grace period (batch nodes) used to evict the
+// record of its removal and revive it, so its series were never reaped.
+func TestRemovedStaysRemovedUnderChurn(t *testing.T) {
+	root := v2RootOrSkip(t)
+	r := newTestResolver(t, Options{CacheSize: 100})
+	rel := "/" + testCgroupName(t) + "/victim"
+	id := cgroupID(t, makeCgroup(t, root, rel))
+	r.watched.Store(true) // as while Watch runs
+	r.Remember(t.Context(), id, rel)
+	removeCgroup(t, root, rel)
+	r.markGone(id)
+	for i := range uint64(500) {
+		// Removals of cgroups made and removed before they were ever looked
+		// up; the victim is looked up at every scrape, so it stays cached.
+		r.markGone(1<<40 + i)
+		if i%50 == 0 {
+			if _, alive := r.Lookup(t.Context(), id); alive {
+				t.Fatalf("after %d other removals the removed cgroup is alive again", i)
+			}
+		}
+	}
+	if l, alive := r.Lookup(t.Context(), id); alive || l.Cgroup != rel {
+		t.Errorf("Lookup() = %+v, %v; want its last labels and not alive", l, alive)
+	}
+	r.watched.Store(false) // a lost record: the kernel is asked again
+	if _, alive := r.Lookup(t.Context(), id); alive {
+		t.Error("removed cgroup alive once the watcher stopped")
+	}
+}

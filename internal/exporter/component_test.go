@@ -184,7 +184,9 @@ func TestComponentUsesAnEarlierOne(t *testing.T) {
 // an error naming it.
 func TestComponentNotInProgram(t *testing.T) {
 	r := start(t, program(usesClient(&eventLog{})))
-	r.waitReady(t)
+	eventually(t, "the constructor failed", func() bool {
+		return strings.Contains(r.stderr.String(), "Cannot construct collector")
+	})
 	if got, _ := value(r.scrape(t), "test_scrape_collector_success", "collector", "uses_client"); got != 0 {
 		t.Errorf("success = %v, want 0", got)
 	}

@@ -199,13 +199,18 @@ func TestMaxRequests(t *testing.T) {
 }
 
 func TestHealthAndReadiness(t *testing.T) {
-	release := make(chan struct{})
+	release, succeed := make(chan struct{}), make(chan struct{})
 	waiting := exporter.Spec{
 		Name:    "waiting",
 		Default: true,
 		Constructor: func(context.Context, exporter.Env) (exporter.Collector, error) {
 			<-release
-			return nil, errors.New("not today")
+			select {
+			case <-succeed:
+				return updateFunc(func(context.Context, chan<- prometheus.Metric) error { return nil }), nil
+			default:
+				return nil, errors.New("not today")
+			}
 		},
 	}
 	r := start(t, program(waiting))
@@ -216,7 +221,14 @@ func TestHealthAndReadiness(t *testing.T) {
 		t.Errorf("/readyz before any attempt = %d, want 503", code)
 	}
 	close(release)
-	r.waitReady(t) // a failed attempt counts
+	// Attempted, but nothing is served: a pod without its capabilities must
+	// not look ready.
+	eventually(t, "/readyz says no collector is constructed", func() bool {
+		code, body := r.get(t, "/readyz")
+		return code == http.StatusServiceUnavailable && strings.Contains(body, "no collector constructed yet")
+	})
+	close(succeed)
+	r.waitReady(t)
 	if code, body := r.get(t, "/"); code != http.StatusOK || !strings.Contains(body, `href="/metrics"`) ||
 		!strings.Contains(body, `href="/healthz"`) || !strings.Contains(body, `href="/readyz"`) {
 		t.Errorf("landing page = %d, want 200 with links to metrics, healthz, readyz:\n%s", code, body)
@@ -268,6 +280,13 @@ func TestBadCommandLine(t *testing.T) {
 		{[]string{"--collector.gauge.value=-1"}, `test_exporter: error: --collector.gauge.value: must not be negative, got -1, try --help`},
 		{[]string{"--no-collector.gauge", "--collector.gauge.value=-1"}, `test_exporter: error: --collector.gauge.value: must not be negative, got -1, try --help`},
 		{[]string{"--log.level=loud"}, `test_exporter: error: --log.level: unrecognized log level loud, try --help`},
+		{[]string{"--web.telemetry-path="}, `test_exporter: error: --web.telemetry-path: "" must start with /, try --help`},
+		{[]string{"--web.telemetry-path=metrics"}, `test_exporter: error: --web.telemetry-path: "metrics" must start with /, try --help`},
+		{[]string{"--web.telemetry-path=/healthz"}, `test_exporter: error: --web.telemetry-path: /healthz is the exporter's own endpoint, try --help`},
+		{[]string{"--web.telemetry-path=/readyz"}, `test_exporter: error: --web.telemetry-path: /readyz is the exporter's own endpoint, try --help`},
+		{[]string{"--web.max-requests=-5"}, `test_exporter: error: --web.max-requests: -5 is negative (0 disables the limit), try --help`},
+		{[]string{"--web.max-connections=-1"}, `test_exporter: error: --web.max-connections: -1 is negative (0 disables the limit), try --help`},
+		{[]string{"--web.idle-timeout=0s"}, `test_exporter: error: --web.idle-timeout: must be positive, got 0s, try --help`},
 	} {
 		var closes atomic.Int32
 		var stderr bytes.Buffer

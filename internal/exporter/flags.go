@@ -6,6 +6,8 @@ import (
 	"io"
 	"slices"
 	"strconv"
+	"strings"
+	"time"
 
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/prometheus/common/promslog"
@@ -21,6 +23,8 @@ type config struct {
 	telemetryPath          string
 	disableExporterMetrics bool
 	maxRequests            int
+	maxConnections         int
+	idleTimeout            time.Duration
 	log                    promslog.Config
 	components             []declaredComponent
 	collectors             []enabledCollector
@@ -60,7 +64,7 @@ func parseFlags(p Program, args []string, stdout, stderr io.Writer) (cfg *config
 	app.Version(version.Print(p.Name))
 	app.HelpFlag.Short('h')
 	cfg = addFlags(app, p.DefaultPort)
-	var checks []func() error
+	checks := []func() error{cfg.validate}
 	app.Validate(func(*kingpin.Application) error { return firstError(checks) })
 	var err error
 	if cfg.components, err = addComponentFlags(app, p.Components, &checks); err != nil {
@@ -119,8 +123,29 @@ func addFlags(app *kingpin.Application, defaultPort int) *config {
 		Default("false").BoolVar(&cfg.disableExporterMetrics)
 	app.Flag("web.max-requests", "Maximum number of parallel scrape requests. Use 0 to disable.").
 		Default("40").IntVar(&cfg.maxRequests)
+	app.Flag("web.max-connections", "Maximum number of open HTTP connections; connections beyond it are closed at once. Use 0 to disable.").
+		Default("256").IntVar(&cfg.maxConnections)
+	app.Flag("web.idle-timeout", "How long an idle keep-alive connection stays open.").
+		Default("2m").DurationVar(&cfg.idleTimeout)
 	promslogflag.AddFlags(app, &cfg.log)
 	return cfg
+}
+
+// validate rejects web flag values that can never work.
+func (c *config) validate() error {
+	switch {
+	case !strings.HasPrefix(c.telemetryPath, "/"):
+		return fmt.Errorf("--web.telemetry-path: %q must start with /", c.telemetryPath)
+	case c.telemetryPath == "/healthz" || c.telemetryPath == "/readyz":
+		return fmt.Errorf("--web.telemetry-path: %s is the exporter's own endpoint", c.telemetryPath)
+	case c.maxRequests < 0:
+		return fmt.Errorf("--web.max-requests: %d is negative (0 disables the limit)", c.maxRequests)
+	case c.maxConnections < 0:
+		return fmt.Errorf("--web.max-connections: %d is negative (0 disables the limit)", c.maxConnections)
+	case c.idleTimeout <= 0:
+		return fmt.Errorf("--web.idle-timeout: must be positive, got %s", c.idleTimeout)
+	}
+	return nil
 }
 
 // addComponentFlags registers each component's --<name>.<option> flags, in

@@ -14,6 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	dto "github.com/prometheus/client_model/go"
 )
 
 // timeoutHeader carries Prometheus's scrape timeout, in seconds.
@@ -32,10 +33,16 @@ func scrapeTimeout(header string) (d time.Duration, ok bool) {
 	return timeout - min(500*time.Millisecond, timeout/10), true
 }
 
+// writeTimeout bounds the time a scrape's reply may take to be written: a
+// client that does not read is dropped then.
+const writeTimeout = time.Minute
+
 // metricsHandler serves the telemetry path. Every request gathers the
 // exporter's registries and a scrape of the collectors bounded by the
-// request's deadline; that needs a gatherer per request, so the in-flight
-// limit is applied around the per-request promhttp handlers.
+// request's deadline, holding one of --web.max-requests slots while it
+// gathers, not while it writes: a client that does not read its reply (or
+// reads slowly) holds no slot, and is dropped after writeTimeout. Methods
+// other than GET and HEAD get 405.
 func (e *exporter) metricsHandler() http.Handler {
 	opts := promhttp.HandlerOpts{
 		ErrorLog:          slog.NewLogLogger(e.logger.Handler(), slog.LevelError),
@@ -47,18 +54,67 @@ func (e *exporter) metricsHandler() http.Handler {
 		opts.Registry = e.exporterReg
 		gatherers = append(gatherers, e.exporterReg)
 	}
+	slots := newSlots(e.cfg.maxRequests)
 	var h http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := e.scrapeContext(r)
-		defer cancel()
-		reg := prometheus.NewRegistry()
-		reg.MustRegister(e.newScrape(ctx))
-		promhttp.HandlerFor(slices.Concat(gatherers, prometheus.Gatherers{reg}), opts).ServeHTTP(w, r)
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+			return
+		}
+		if !slots.take() {
+			http.Error(w, fmt.Sprintf("Limit of concurrent requests reached (%d), try again later.", e.cfg.maxRequests),
+				http.StatusServiceUnavailable)
+			return
+		}
+		families, err := e.gather(r, gatherers)
+		slots.release()
+		_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(writeTimeout))
+		gathered := prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) { return families, err })
+		promhttp.HandlerFor(gathered, opts).ServeHTTP(w, r)
 	})
-	h = limitInFlight(e.cfg.maxRequests, h)
 	if e.exporterReg != nil {
 		h = promhttp.InstrumentMetricHandler(e.exporterReg, h)
 	}
 	return h
+}
+
+// gather gathers the registries and one scrape of the collectors, bounded
+// by r's scrape timeout.
+func (e *exporter) gather(r *http.Request, gatherers prometheus.Gatherers) ([]*dto.MetricFamily, error) {
+	ctx, cancel := e.scrapeContext(r)
+	defer cancel()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(e.newScrape(ctx))
+	return slices.Concat(gatherers, prometheus.Gatherers{reg}).Gather()
+}
+
+// slots limits the requests gathering at once, as promhttp's
+// MaxRequestsInFlight does; a nil *slots has no limit.
+type slots chan struct{}
+
+func newSlots(max int) slots {
+	if max <= 0 {
+		return nil
+	}
+	return make(slots, max)
+}
+
+func (s slots) take() bool {
+	if s == nil {
+		return true
+	}
+	select {
+	case s <- struct{}{}:
+		return true
+	default:
+		return false
+	}
+}
+
+func (s slots) release() {
+	if s != nil {
+		<-s
+	}
 }
 
 func (e *exporter) scrapeContext(r *http.Request) (context.Context, context.CancelFunc) {
@@ -72,25 +128,6 @@ func (e *exporter) scrapeContext(r *http.Request) (context.Context, context.Canc
 		return context.WithCancel(r.Context())
 	}
 	return context.WithTimeout(r.Context(), d)
-}
-
-// limitInFlight answers 503 to requests beyond max running at once, as
-// promhttp's MaxRequestsInFlight does; max <= 0 means no limit.
-func limitInFlight(max int, next http.Handler) http.Handler {
-	if max <= 0 {
-		return next
-	}
-	sem := make(chan struct{}, max)
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case sem <- struct{}{}:
-			defer func() { <-sem }()
-			next.ServeHTTP(w, r)
-		default:
-			http.Error(w, fmt.Sprintf("Limit of concurrent requests reached (%d), try again later.", max),
-				http.StatusServiceUnavailable)
-		}
-	})
 }
 
 // scrape is one scrape of every enabled collector, run concurrently under

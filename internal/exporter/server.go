@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"net"
 	"net/http"
 	"slices"
 	"sync"
@@ -111,7 +112,12 @@ func (e *exporter) serve(ctx context.Context) int {
 	for _, s := range e.sups {
 		running.Go(func() { s.start(supCtx) })
 	}
-	srv := &http.Server{Handler: e.handler, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{
+		Handler:           e.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       e.cfg.idleTimeout,
+		ConnState:         limitConnections(e.cfg.maxConnections),
+	}
 	served := make(chan error, 1)
 	go func() { served <- web.ListenAndServe(srv, e.cfg.web, e.logger) }()
 
@@ -180,15 +186,52 @@ func (e *exporter) mux() (*http.ServeMux, error) {
 }
 
 // readyz answers 200 once every enabled collector's constructor has
-// returned at least once, whether it succeeded or not, and 503 before.
+// returned at least once and the exporter serves something: at least one
+// collector is constructed, or every one is unsupported on this host (which
+// waiting cannot change). Before, and while every collector fails to
+// construct (a pod without its capabilities), it answers 503.
 func (e *exporter) readyz(w http.ResponseWriter, _ *http.Request) {
+	serving, unsupported := 0, 0
 	for _, s := range e.sups {
-		if !s.attempted.Load() {
+		switch {
+		case !s.attempted.Load():
 			http.Error(w, "collector "+s.name+" not attempted yet", http.StatusServiceUnavailable)
 			return
+		case s.isUnsupported():
+			unsupported++
+		case s.current() != nil:
+			serving++
 		}
 	}
+	if serving == 0 && unsupported < len(e.sups) {
+		http.Error(w, "no collector constructed yet", http.StatusServiceUnavailable)
+		return
+	}
 	_, _ = fmt.Fprint(w, "ok")
+}
+
+// limitConnections returns a ConnState hook that closes each new connection
+// while max are open already; max <= 0 means no limit.
+func limitConnections(max int) func(net.Conn, http.ConnState) {
+	if max <= 0 {
+		return nil
+	}
+	var mu sync.Mutex
+	open := make(map[net.Conn]struct{})
+	return func(c net.Conn, state http.ConnState) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch state {
+		case http.StateNew:
+			if len(open) >= max {
+				c.Close()
+				return
+			}
+			open[c] = struct{}{}
+		case http.StateClosed, http.StateHijacked:
+			delete(open, c)
+		}
+	}
 }
 
 func (e *exporter) landingPage() (http.Handler, error) {

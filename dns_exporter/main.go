@@ -7,7 +7,10 @@ import (
 	"os"
 
 	"github.com/bpfleet/bpfleet/dns_exporter/collector"
+	"github.com/bpfleet/bpfleet/internal/bpfload"
+	"github.com/bpfleet/bpfleet/internal/cri"
 	"github.com/bpfleet/bpfleet/internal/exporter"
+	"github.com/bpfleet/bpfleet/internal/workload"
 )
 
 func program() exporter.Program {
@@ -17,7 +20,7 @@ func program() exporter.Program {
 		Description: "Per-workload DNS queries, responses, latency and unanswered queries from eBPF.",
 		DefaultPort: 10062,
 		Collectors:  []exporter.Spec{collector.Spec()},
-		Workload:    true,
+		Components:  []exporter.ComponentSpec{bpfload.Component, cri.Component, workload.Component},
 	}
 }
 

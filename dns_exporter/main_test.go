@@ -45,7 +45,7 @@ func waitReady(t *testing.T, p *exportertest.Process) map[string]*dto.MetricFami
 	for _, prog := range programs() {
 		attached[prog] = 1
 	}
-	return p.WaitForMetric(t, "dns_bpf_program_attached", "program", attached)
+	return p.WaitForMetric(t, "dns_exporter_bpf_program_attached", "program", attached)
 }
 
 // sample is one expected series: a counter's value or a histogram's sample

@@ -15,14 +15,23 @@ import (
 // (see internal/exportertest for the tables' layout and the checks).
 
 // onlyOnEvents are the metrics that a scrape serves only once something
-// happened: a series cap was reached, a ring buffer event was handled.
+// happened: a series cap was reached, a ring buffer event was handled, a
+// collector found its host unsupported.
 func onlyOnEvents() []string {
-	return []string{"dns_series_overflow_total", "dns_event_processing_duration_seconds"}
+	return []string{"dns_exporter_series_overflow_total", "dns_exporter_event_processing_duration_seconds",
+		"dns_exporter_collector_unsupported"}
 }
 
 // exporterOwnPrefixes are the prefixes of the Go client's metrics about the
 // exporter process, which the README need not list.
 func exporterOwnPrefixes() []string { return []string{"go_", "process_", "promhttp_"} }
+
+// TestREADMEMatchesMetricTable needs no root: the metric table and the
+// README's Metrics table agree on every metric, its labels, type and
+// collector.
+func TestREADMEMatchesMetricTable(t *testing.T) {
+	exportertest.CheckREADMECatalog(t, "README.md", collector.Catalog())
+}
 
 func TestREADMEListsEveryFlag(t *testing.T) {
 	exportertest.CheckREADMEFlags(t, "README.md", binary)
@@ -39,7 +48,7 @@ func TestREADMEListsEveryMetric(t *testing.T) {
 	served := waitForSamples(t, p,
 		ownSample(t, "dns_responses_total", 1, "qtype", "SRV", "rcode", "NXDOMAIN", "protocol", "udp", "family", "ipv4"),
 		ownSample(t, "dns_nxdomain_responses_by_name_total", 1, "name", name))
-	exportertest.CheckREADMEMetrics(t, "README.md", collector.Descs(), served, exportertest.MetricExceptions{
+	exportertest.CheckREADMEMetrics(t, "README.md", collector.Catalog(), served, exportertest.MetricExceptions{
 		OnlyOnEvents:         onlyOnEvents(),
 		UndocumentedPrefixes: exporterOwnPrefixes(),
 	})

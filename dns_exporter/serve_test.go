@@ -25,7 +25,7 @@ func TestStartsWithEveryProgramAttached(t *testing.T) {
 	testenv.RequireRoot(t)
 	p := exportertest.Start(t, binary)
 	p.WaitForMetric(t, "dns_scrape_collector_success", "collector", map[string]float64{"dns": 1})
-	p.WaitForMetric(t, "dns_bpf_program_attached", "program",
+	p.WaitForMetric(t, "dns_exporter_bpf_program_attached", "program",
 		map[string]float64{"cgroup_mkdir": 1, "cgroup_rmdir": 1, "dns_egress": 1, "dns_ingress": 1})
 	for _, path := range []string{"/healthz", "/readyz"} {
 		if r := p.Get(t, path); r.Code != http.StatusOK {

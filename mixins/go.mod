@@ -8,6 +8,7 @@ require (
 	github.com/miekg/dns v1.1.73
 	github.com/prometheus/client_model v0.6.3
 	golang.org/x/sys v0.50.0
+	k8s.io/cri-api v0.37.2
 	sigs.k8s.io/yaml v1.4.0
 )
 
@@ -26,7 +27,6 @@ require (
 	google.golang.org/genproto/googleapis/rpc v0.0.0-20260817212433-ac3dfec99bb1 // indirect
 	google.golang.org/grpc v1.85.0 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
-	k8s.io/cri-api v0.37.2 // indirect
 )
 
 replace github.com/bpfleet/bpfleet/internal => ../internal

@@ -43,7 +43,9 @@ const liveDeadline = 90 * time.Second
 // let alerts fire within seconds.
 type exporterUnderTest struct {
 	pkg, job, mixin, config string
-	args                    []string
+	// args returns its flags, given the containerd of the CRI and CNI
+	// workloads.
+	args func(ctd *testenv.Containerd) []string
 }
 
 var exportersUnderTest = []exporterUnderTest{{
@@ -51,25 +53,49 @@ var exportersUnderTest = []exporterUnderTest{{
 	job:    "kernel-exporter",
 	mixin:  "kernel",
 	config: `{ oomKilledFor: '1s' }`,
+	args:   func(*testenv.Containerd) []string { return []string{"--cri.endpoint="} },
 }, {
 	pkg:    "github.com/bpfleet/bpfleet/dns_exporter",
 	job:    "dns-exporter",
 	mixin:  "dns",
 	config: `{ unansweredFor: '1s' }`,
-	args:   []string{"--collector.dns.timeout=1s", "--collector.dns.names"},
+	args: func(*testenv.Containerd) []string {
+		return []string{"--cri.endpoint=", "--collector.dns.timeout=1s", "--collector.dns.names"}
+	},
+}, {
+	pkg:    "github.com/bpfleet/bpfleet/cri_exporter",
+	job:    "cri-exporter",
+	mixin:  "cri",
+	config: `{ oomKilledFor: '1s' }`,
+	args: func(ctd *testenv.Containerd) []string {
+		return []string{"--cri.endpoint=" + ctd.Endpoint, "--collector.cri.poll-interval=100ms"}
+	},
+}, {
+	pkg:    "github.com/bpfleet/bpfleet/cni_exporter",
+	job:    "cni-exporter",
+	mixin:  "cni",
+	config: `{ addFailuresFor: '1s' }`,
+	args: func(ctd *testenv.Containerd) []string {
+		return []string{"--cri.endpoint=" + ctd.Endpoint,
+			"--collector.plugins.bin-dir=" + ctd.CNIBinDir,
+			"--collector.ipam.config-dir=" + filepath.Join(ctd.Dir, "net.d")}
+	},
 }}
 
 // firingAlerts must reach state firing through real evaluation.
-var firingAlerts = []string{"KernelWorkloadOOMKilled", "DNSQueriesUnanswered"}
+var firingAlerts = []string{"KernelWorkloadOOMKilled", "DNSQueriesUnanswered", "CRIContainerOOMKilled", "CNIAddFailing"}
 
-// TestMixinsInRealPrometheus runs the real kernel_exporter and dns_exporter under two real
-// Prometheus servers with both mixins' rules loaded, one ingesting native
+// TestMixinsInRealPrometheus runs the four real exporters under two real
+// Prometheus servers with their mixins' rules loaded, one ingesting native
 // histograms and one classic buckets, while real workloads run: execs,
 // forks and exits, TCP connections (established, refused and timing out
 // with SYN retransmits), block writes, DNS queries answered NOERROR,
-// NXDOMAIN, SERVFAIL and truncated, ignored, malformed, and an OOM kill.
-// Then every dashboard query and every recording rule must return a
-// series, and the OOM and unanswered-DNS alerts must fire.
+// NXDOMAIN, SERVFAIL and truncated, ignored, malformed, an OOM kill, and
+// through a real containerd (cri_exporter's and cni_exporter's runtime)
+// containers that complete, fail, are killed and OOM-killed, pods whose
+// CNI ADD succeeds or fails on a full address pool, and packets dropped in
+// a pod. Then every dashboard query and every recording rule must return a
+// series, and the alerts of firingAlerts must fire.
 //
 // A query on a histogram's native series must return data on the native
 // server, one on its _bucket, _count or _sum series on the classic server,
@@ -79,6 +105,8 @@ func TestMixinsInRealPrometheus(t *testing.T) {
 	testenv.RequireRoot(t)
 	prometheus := exportertest.RequireCommand(t, "prometheus", "make test installs it with the prometheus Debian package")
 	dir := t.TempDir()
+	ctd := startContainerd(t)
+	pod := ctd.RunPod(t, testenv.PodSpec{Namespace: "shop", Name: "web-0"})
 
 	var jobs []scrapeJob
 	var ruleFiles []string
@@ -86,7 +114,7 @@ func TestMixinsInRealPrometheus(t *testing.T) {
 	var exporters []*exportertest.Process
 	for _, e := range exportersUnderTest {
 		bin := buildExporter(t, dir, e.pkg)
-		p := exportertest.Start(t, bin, append([]string{"--workload.cri-endpoint="}, e.args...)...)
+		p := exportertest.Start(t, bin, e.args(ctd)...)
 		instance := strings.TrimPrefix(p.URL, "http://")
 		jobs = append(jobs, scrapeJob{e.job, instance})
 		ruleFiles = append(ruleFiles, writeRendered(t, dir, e.mixin, e.config)...)
@@ -109,7 +137,7 @@ func TestMixinsInRealPrometheus(t *testing.T) {
 		cancel()
 		wg.Wait()
 	})
-	runWorkloads(ctx, t, &wg, dir)
+	runWorkloads(ctx, t, &wg, dir, ctd, pod)
 	oomKill(t)
 
 	start := time.Now()
@@ -272,10 +300,13 @@ func oomKill(t *testing.T) {
 
 // runWorkloads starts the workloads that every panel needs data from, until
 // ctx ends.
-func runWorkloads(ctx context.Context, t *testing.T, wg *sync.WaitGroup, dir string) {
+func runWorkloads(ctx context.Context, t *testing.T, wg *sync.WaitGroup, dir string, ctd *testenv.Containerd, pod *testenv.Pod) {
 	t.Helper()
 	tcp := newTCPWorkload(t)
 	dnsw := newDNSWorkload(t)
+	criw := newCRIWorkload(t, ctd, pod)
+	cniw := &cniWorkload{ctd: ctd}
+	drops := dropSocket(t, ctd, pod)
 	loop := func(every time.Duration, f func()) {
 		wg.Add(1)
 		go func() {
@@ -297,6 +328,9 @@ func runWorkloads(ctx context.Context, t *testing.T, wg *sync.WaitGroup, dir str
 	loop(0, tcp.retransmit)
 	loop(500*time.Millisecond, func() { writeAndSync(filepath.Join(dir, "block")) })
 	loop(200*time.Millisecond, dnsw.query)
+	loop(200*time.Millisecond, criw.run)
+	loop(200*time.Millisecond, cniw.cycle)
+	loop(200*time.Millisecond, func() { drop(drops) })
 }
 
 // writeAndSync writes 64 KiB to path and syncs it: block writes and a flush.
@@ -423,29 +457,37 @@ func newDNSWorkload(t *testing.T) *dnsWorkload {
 // it in network namespace ns.
 func dnsSockets(t *testing.T, ns string) (net.PacketConn, net.Conn) {
 	t.Helper()
-	type sockets struct {
-		server net.PacketConn
-		client net.Conn
-		err    error
+	var server net.PacketConn
+	var client net.Conn
+	err := inNetns(ns, func() (err error) {
+		if server, err = net.ListenPacket("udp4", "127.0.0.1:53"); err != nil {
+			return err
+		}
+		if client, err = net.Dial("udp4", "127.0.0.1:53"); err != nil {
+			server.Close()
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatalf("opening DNS sockets in network namespace %s: %v", ns, err)
 	}
-	done := make(chan sockets, 1)
+	return server, client
+}
+
+// inNetns runs open on a thread that it moves into network namespace ns
+// (see testenv.EnterNetns), then discards: the sockets that open makes
+// live in that namespace, and no other goroutine runs there.
+func inNetns(ns string, open func() error) error {
+	errc := make(chan error, 1)
 	go func() {
 		// Exits locked to its thread, which then ends: the namespace goes with it.
-		var s sockets
-		if s.err = testenv.EnterNetns(ns); s.err == nil {
-			if s.server, s.err = net.ListenPacket("udp4", "127.0.0.1:53"); s.err == nil {
-				if s.client, s.err = net.Dial("udp4", "127.0.0.1:53"); s.err != nil {
-					s.server.Close()
-				}
-			}
+		err := testenv.EnterNetns(ns)
+		if err == nil {
+			err = open()
 		}
-		done <- s
+		errc <- err
 	}()
-	s := <-done
-	if s.err != nil {
-		t.Fatalf("opening DNS sockets in network namespace %s: %v", ns, s.err)
-	}
-	return s.server, s.client
+	return <-errc
 }
 
 // answer answers a query by its name (see nameOK...).

@@ -30,7 +30,11 @@
 #define DNS_MAX_LABELS 128
 #define DNS_MAX_NAME 255
 
-/* Closed label values; collector/dns.go names them in the same order. */
+/*
+ * Closed label values. collector/labels.go names each value through the
+ * constants bpf2go generates from these enums (-type), so Go never counts
+ * positions.
+ */
 enum dns_qtype {
 	QT_A, QT_AAAA, QT_CNAME, QT_MX, QT_NS, QT_PTR, QT_SOA, QT_SRV, QT_TXT, QT_HTTPS, QT_SVCB, QT_ANY, QT_OTHER,
 };
@@ -42,7 +46,7 @@ enum dns_kind {
 	DNS_RESPONSE = 1,
 	DNS_TRUNCATED = 2,
 };
-enum dns_malformed {
+enum dns_malformed_reason {
 	MAL_TRUNCATED = 0,   /* the packet ends inside the header or question */
 	MAL_BAD_LABEL = 1,   /* a label length of 64-191 (reserved label types) */
 	MAL_COMPRESSION = 2, /* a compression pointer in the question (a loop) */
@@ -52,11 +56,33 @@ enum dns_malformed {
 };
 
 /*
- * counter_key.event: kind | qtype << 4 | rcode << 8 | tcp << 12 | ipv6 << 13.
- * hist_key.labels: qtype | tcp << 8 | ipv6 << 9.
+ * The bit layout of counter_key.event (kind | qtype | rcode | tcp | ipv6)
+ * and hist_key.labels (qtype | tcp | ipv6), generated for Go as well.
  */
-#define EVENT(kind, qt, rc, tcp, v6) ((kind) | (qt) << 4 | (rc) << 8 | (tcp) << 12 | (v6) << 13)
-#define HIST_LABELS(qt, tcp, v6) ((qt) | (tcp) << 8 | (v6) << 9)
+enum dns_label_bits {
+	EVENT_FIELD_MASK = 0xf, /* kind, qtype and rcode take 4 bits each */
+	EVENT_QTYPE_SHIFT = 4,
+	EVENT_RCODE_SHIFT = 8,
+	EVENT_TCP_SHIFT = 12,
+	EVENT_IPV6_SHIFT = 13,
+	EVENT_BITS = 14,
+	HIST_QTYPE_MASK = 0xff,
+	HIST_TCP_SHIFT = 8,
+	HIST_IPV6_SHIFT = 9,
+	HIST_BITS = 10,
+};
+
+#define EVENT(kind, qt, rc, tcp, v6)                                                                \
+	((kind) | (qt) << EVENT_QTYPE_SHIFT | (rc) << EVENT_RCODE_SHIFT | (tcp) << EVENT_TCP_SHIFT | \
+	 (v6) << EVENT_IPV6_SHIFT)
+#define HIST_LABELS(qt, tcp, v6) ((qt) | (tcp) << HIST_TCP_SHIFT | (v6) << HIST_IPV6_SHIFT)
+
+/* Keep the enums that no variable has in BTF, for bpf2go -type. */
+const enum dns_qtype *unused_dns_qtype __attribute__((unused));
+const enum dns_rcode *unused_dns_rcode __attribute__((unused));
+const enum dns_kind *unused_dns_kind __attribute__((unused));
+const enum dns_malformed_reason *unused_dns_malformed_reason __attribute__((unused));
+const enum dns_label_bits *unused_dns_label_bits __attribute__((unused));
 
 struct pending_key {
 	__u64 cookie; /* socket cookie */
@@ -117,7 +143,7 @@ struct {
 volatile const __u8 capture_nxdomain_names = 0;
 
 struct name_event {
-	__u64 cgroup;
+	__u64 cgroup; /* the receiving socket's cgroup v2 id */
 	__u32 len; /* bytes of name captured */
 	__u8 name[NAME_CAPTURE_MAX];
 };
@@ -126,6 +152,8 @@ struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 256 * 1024);
 } dns_names SEC(".maps");
+
+const struct name_event *unused_name_event __attribute__((unused));
 
 DECLARE_LOST_EVENTS;
 

@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/bpfleet/bpfleet/internal/bpfload"
 	"github.com/bpfleet/bpfleet/internal/exporter"
 	bpfmaps "github.com/bpfleet/bpfleet/internal/maps"
 	"github.com/bpfleet/bpfleet/internal/selfmetrics"
@@ -128,7 +129,7 @@ type benchResult struct {
 	sent        uint64
 	lostQueries uint64 // dnsperf's queries without a response
 	counted     uint64 // dns_queries_total (attached rounds)
-	eventsLost  uint64 // lost_events and dns_events_lost_total (attached rounds)
+	eventsLost  uint64 // lost_events and dns_exporter_events_lost_total (attached rounds)
 }
 
 // benchRound runs dnsperf once, with a new collector attached or none.
@@ -137,7 +138,7 @@ func benchRound(b *testing.B, env exporter.Env, reg *prometheus.Registry, querie
 	var c *Collector
 	if attached {
 		var err error
-		c, err = New(env, Options{Ports: []uint16{benchPort}, Timeout: 5 * time.Second})
+		c, err = New(context.Background(), env, Options{Ports: []uint16{benchPort}, Timeout: 5 * time.Second})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -220,7 +221,7 @@ func scrapeQueries(b *testing.B, c *Collector) uint64 {
 	return uint64(total)
 }
 
-// gatherLost sums dns_events_lost_total{collector="dns"} over reasons.
+// gatherLost sums dns_exporter_events_lost_total{collector="dns"} over reasons.
 func gatherLost(b *testing.B, reg *prometheus.Registry) uint64 {
 	b.Helper()
 	families, err := reg.Gather()
@@ -229,7 +230,7 @@ func gatherLost(b *testing.B, reg *prometheus.Registry) uint64 {
 	}
 	var total float64
 	for _, f := range families {
-		if f.GetName() != "dns_events_lost_total" {
+		if f.GetName() != "dns_exporter_events_lost_total" {
 			continue
 		}
 		for _, m := range f.GetMetric() {
@@ -248,21 +249,26 @@ func gatherLost(b *testing.B, reg *prometheus.Registry) uint64 {
 func benchEnv(b *testing.B) (exporter.Env, *prometheus.Registry) {
 	b.Helper()
 	reg := prometheus.NewRegistry()
-	self, err := selfmetrics.New(namespace, reg)
+	self, err := selfmetrics.New(namespace+"_exporter", reg)
 	if err != nil {
 		b.Fatal(err)
 	}
+	loader, err := bpfload.NewLoader(self)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { loader.Close() })
 	resolver, err := workload.NewResolver(workload.Options{})
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { resolver.Close() })
 	return exporter.Env{
+		Name:      "dns",
 		Logger:    slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Namespace: namespace,
 		Self:      self,
-		Workload:  resolver,
-	}, reg
+	}.WithComponents(map[string]any{bpfload.ComponentName: loader, workload.ComponentName: resolver}), reg
 }
 
 // requireCommand installs Debian package pkg when cmd is missing, and skips

@@ -8,7 +8,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -28,58 +27,18 @@ import (
 
 const namespace = "dns"
 
-// Closed label values, in the order of the C enums.
-var (
-	qtypes          = []string{"A", "AAAA", "CNAME", "MX", "NS", "PTR", "SOA", "SRV", "TXT", "HTTPS", "SVCB", "ANY", "other"}
-	rcodes          = []string{"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED", "other"}
-	protocols       = []string{"udp", "tcp"}
-	families        = []string{"ipv4", "ipv6"}
-	malformedReason = []string{"truncated", "bad_label", "compression_loop", "name_too_long", "no_question"}
-)
-
-// Event kinds of counter_key.event.
-const (
-	kindQuery     = 0
-	kindResponse  = 1
-	kindTruncated = 2
-)
-
-func workloadDesc(name, help string, extra ...string) *prometheus.Desc {
-	return prometheus.NewDesc(prometheus.BuildFQName(namespace, "", name), help,
-		append(slices.Clone(workload.LabelNames), extra...), nil)
-}
-
-var (
-	queriesDesc = workloadDesc("queries_total",
-		"DNS queries sent by the workload.", "qtype", "protocol", "family")
-	responsesDesc = workloadDesc("responses_total",
-		"DNS responses received by the workload, by response code.", "qtype", "rcode", "protocol", "family")
-	latencyDesc = workloadDesc("response_latency_seconds",
-		"Time from a DNS query leaving the workload's socket to its response arriving.", "qtype", "protocol", "family")
-	unansweredDesc = workloadDesc("queries_unanswered_total",
-		"DNS queries of the workload that got no response within --collector.dns.timeout.", "qtype", "protocol", "family")
-	truncatedDesc = workloadDesc("responses_truncated_total",
-		"DNS responses over UDP with the TC bit set (the client has to retry over TCP).", "qtype", "family")
-	malformedDesc = prometheus.NewDesc("dns_packets_malformed_total",
-		"DNS packets to or from a DNS port that could not be parsed, by reason.", []string{"reason"}, nil)
-)
-
-// Descs returns the descriptors of every metric the collector serves.
-func Descs() []*prometheus.Desc {
-	return []*prometheus.Desc{queriesDesc, responsesDesc, latencyDesc, unansweredDesc, truncatedDesc, malformedDesc, nxdomainByNameDesc}
-}
-
 // Spec returns the dns collector, on by default.
 func Spec() exporter.Spec {
 	return exporter.Spec{
-		Name:    "dns",
-		Help:    "DNS queries, responses, latency and unanswered queries per workload",
-		Default: true,
+		Name:      "dns",
+		Help:      "DNS queries, responses, latency and unanswered queries per workload",
+		Default:   true,
+		MaxSeries: series.DefaultMaxSeries,
 		Flags: func(fs *exporter.FlagSet) exporter.New {
 			ports := fs.Flag("ports", "Comma-separated DNS server ports whose traffic is DNS.").Default("53").String()
 			timeout := fs.Flag("timeout", "Time after which a query without a response counts as unanswered.").Default("5s").Duration()
 			names := fs.Flag("names", "Count NXDOMAIN responses by queried name (dns_nxdomain_responses_by_name_total).").Default("false").Bool()
-			namesMax := fs.Flag("names.max", "Distinct names counted by --collector.dns.names; the rest go to name=\"__overflow__\".").Default("100").Int()
+			namesMax := fs.Flag("names.max", "Distinct queried names that --collector.dns.names counts under their own name; NXDOMAIN responses for further names are counted under name=\"__overflow__\". Workloads are capped by --collector.dns.max-series.").Default("100").Int()
 			var o Options
 			fs.Validate(func() error {
 				p, err := parsePorts(*ports)
@@ -96,7 +55,7 @@ func Spec() exporter.Spec {
 				return nil
 			})
 			return func(ctx context.Context, env exporter.Env) (exporter.Collector, error) {
-				return New(env, o)
+				return New(ctx, env, o)
 			}
 		},
 	}
@@ -123,24 +82,26 @@ type Options struct {
 	Ports    []uint16
 	Timeout  time.Duration
 	Names    bool // count NXDOMAIN responses by name
-	NamesMax int  // distinct names counted; 100 when 0
+	NamesMax int  // distinct names counted under their own name; 100 when 0
 }
 
-// Collector is the dns collector. Its reaper turns queries that waited
-// longer than the timeout into unanswered queries.
+// Collector is the dns collector. Its Run reaps queries that waited longer
+// than the timeout (they count as unanswered) and, with Options.Names,
+// reads the NXDOMAIN names.
 type Collector struct {
 	objs    dnsObjects
 	set     *bpfload.Set
+	loader  *bpfload.Loader
 	self    *selfmetrics.Metrics
-	attr    *series.Attributor
+	name    string // the collector label of self-metrics
+	attr    *series.Attributor[uint64]
 	timeout time.Duration
 	names   *nameCounter // nil unless Options.Names
+	// malformed is dns_packets_malformed_total's descriptor.
+	malformed *prometheus.Desc
 
 	mu         sync.Mutex
 	unanswered map[unansweredKey]uint64
-
-	stop chan struct{}
-	done chan struct{}
 }
 
 type unansweredKey struct {
@@ -148,65 +109,88 @@ type unansweredKey struct {
 	labels uint32
 }
 
-// New loads the programs, attaches them to the cgroup v2 root and starts
-// the reaper.
-func New(env exporter.Env, o Options) (*Collector, error) {
-	if env.Workload == nil {
-		return nil, errors.New("dns collector needs workload attribution")
+// New loads the programs and attaches them to the cgroup v2 root. It opens
+// no ring-buffer reader and starts no goroutine: Run does. On error it has
+// released everything it acquired.
+func New(ctx context.Context, env exporter.Env, o Options) (*Collector, error) {
+	loader, err := bpfload.FromEnv(ctx, env)
+	if err != nil {
+		return nil, err
+	}
+	resolver, err := workload.FromEnv(ctx, env)
+	if err != nil {
+		return nil, err
 	}
 	spec, err := loadDns()
 	if err != nil {
 		return nil, fmt.Errorf("reading dns BPF spec: %w", err)
-	}
-	c := &Collector{
-		self:       env.Self,
-		attr:       series.NewAttributor(series.Options{Resolver: env.Workload, Self: env.Self}),
-		timeout:    o.Timeout,
-		unanswered: make(map[unansweredKey]uint64),
-		stop:       make(chan struct{}),
-		done:       make(chan struct{}),
 	}
 	if o.Names {
 		if err := spec.Variables["capture_nxdomain_names"].Set(uint8(1)); err != nil {
 			return nil, fmt.Errorf("turning name capture on: %w", err)
 		}
 	}
-	c.set, err = bpfload.Load(spec, &c.objs, env.Self, bpfload.CgroupRoot(env.Workload.CgroupRoot()))
+	c := &Collector{
+		loader:     loader,
+		self:       env.Self,
+		name:       env.Name,
+		attr:       series.New(series.Options[uint64]{Labeler: resolver, Self: env.Self, MaxSeries: env.MaxSeries}),
+		timeout:    o.Timeout,
+		malformed:  packetsMalformed.Desc(),
+		unanswered: make(map[unansweredKey]uint64),
+	}
+	c.set, err = loader.Load(spec, &c.objs, bpfload.CgroupRoot(resolver.CgroupRoot()))
 	if err != nil {
+		return nil, err
+	}
+	if err := c.setPorts(o.Ports); err != nil {
+		c.set.Close()
 		return nil, err
 	}
 	if o.Names {
 		if o.NamesMax == 0 {
 			o.NamesMax = 100
 		}
-		if c.names, err = newNameCounter(c.objs.DnsNames, o.NamesMax, env.Self); err != nil {
-			c.set.Close()
-			return nil, err
-		}
+		c.names = newNameCounter(c.objs.DnsNames, o.NamesMax, env.Self, env.Name)
 	}
-	for _, p := range o.Ports {
-		var be [2]byte
-		binary.BigEndian.PutUint16(be[:], p)
-		if err := c.objs.DnsPorts.Put(binary.NativeEndian.Uint16(be[:]), uint8(1)); err != nil {
-			c.set.Close()
-			return nil, fmt.Errorf("setting DNS port %d: %w", p, err)
-		}
-	}
-	go c.reapLoop()
 	return c, nil
 }
 
-// reapLoop reaps unanswered queries several times per timeout.
-func (c *Collector) reapLoop() {
-	defer close(c.done)
+// setPorts fills dns_ports with ports in network byte order.
+func (c *Collector) setPorts(ports []uint16) error {
+	for _, p := range ports {
+		var be [2]byte
+		binary.BigEndian.PutUint16(be[:], p)
+		if err := c.objs.DnsPorts.Put(binary.NativeEndian.Uint16(be[:]), uint8(1)); err != nil {
+			return fmt.Errorf("setting DNS port %d: %w", p, err)
+		}
+	}
+	return nil
+}
+
+// Run implements exporter.Runner: it reaps unanswered queries several times
+// per timeout and, with Options.Names, reads the NXDOMAIN names, until ctx
+// is done.
+func (c *Collector) Run(ctx context.Context) error {
+	reaper := exporter.RunFunc(c.reapEvery)
+	if c.names == nil {
+		return reaper.Run(ctx)
+	}
+	return exporter.RunAll(reaper, c.names).Run(ctx)
+}
+
+// reapEvery reaps several times per timeout until ctx is done.
+func (c *Collector) reapEvery(ctx context.Context) error {
 	t := time.NewTicker(max(c.timeout/4, 10*time.Millisecond))
 	defer t.Stop()
 	for {
 		select {
-		case <-c.stop:
-			return
+		case <-ctx.Done():
+			return nil
 		case <-t.C:
-			_, _ = c.reap() // errors surface in the next scrape's reap
+			if _, err := c.reap(); err != nil {
+				return err
+			}
 		}
 	}
 }
@@ -264,14 +248,14 @@ func (c *Collector) Update(ctx context.Context, ch chan<- prometheus.Metric) err
 		return err
 	}
 	pending, reapErr := c.reap()
-	c.self.MapEntries("dns_counts", len(counts), int(c.objs.DnsCounts.MaxEntries()))
-	c.self.MapEntries("dns_latency", len(hists), int(c.objs.DnsLatency.MaxEntries()))
-	c.self.MapEntries("dns_pending", pending, int(c.objs.DnsPending.MaxEntries()))
+	c.loader.MapEntries("dns_counts", c.objs.DnsCounts, len(counts))
+	c.loader.MapEntries("dns_latency", c.objs.DnsLatency, len(hists))
+	c.loader.MapEntries("dns_pending", c.objs.DnsPending, pending)
 
 	s := c.attr.Begin(ctx)
 	var errs []error
 	for k, v := range counts {
-		errs = append(errs, c.addCounter(s, k, v))
+		errs = append(errs, addCounter(s, k, v))
 	}
 	for k, v := range hists {
 		qt, proto, fam, err := histLabels(k.Labels)
@@ -279,57 +263,53 @@ func (c *Collector) Update(ctx context.Context, ch chan<- prometheus.Metric) err
 			errs = append(errs, err)
 			continue
 		}
-		s.Histogram(latencyDesc, "dns_response_latency_seconds", k.ID, k.Bucket, v.Count, v.Sum, qt, proto, fam)
+		s.Histogram(responseLatency, k.ID, k.Bucket, v.Count, v.Sum, qt, proto, fam)
 	}
-	c.mu.Lock()
-	for k, v := range c.unanswered {
-		qt, proto, fam, err := histLabels(k.labels)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		s.Counter(unansweredDesc, "dns_queries_unanswered_total", k.cgroup, v, qt, proto, fam)
-	}
-	c.mu.Unlock()
+	errs = append(errs, c.addUnanswered(s))
 	if c.names != nil {
 		c.names.add(s)
 	}
-	errs = append(errs, s.Emit(ch, latencyOpts), c.emitMalformed(ch), c.reportLost(), reapErr)
+	errs = append(errs, s.Emit(ch, latencyOpts), c.emitMalformed(ch),
+		maps.ReportLost(c.self, c.name, c.objs.LostEvents), reapErr)
 	gone := c.attr.Expired()
 	errs = append(errs, c.forget(counts, hists, gone))
 	return errors.Join(errs...)
 }
 
 // addCounter adds one dns_counts row to the scrape.
-func (c *Collector) addCounter(s *series.Scrape, k maps.CounterKey, v uint64) error {
-	kind, qt, rc, proto, fam := k.Event&0xf, k.Event>>4&0xf, k.Event>>8&0xf, k.Event>>12&1, k.Event>>13&1
-	if int(qt) >= len(qtypes) || int(rc) >= len(rcodes) {
-		return fmt.Errorf("unknown dns event %#x", k.Event)
+func addCounter(s *series.Scrape[uint64], k maps.CounterKey, v uint64) error {
+	e, err := decodeEvent(k.Event)
+	if err != nil {
+		return err
 	}
-	switch kind {
-	case kindQuery:
-		s.Counter(queriesDesc, "dns_queries_total", k.ID, v, qtypes[qt], protocols[proto], families[fam])
-	case kindResponse:
-		s.Counter(responsesDesc, "dns_responses_total", k.ID, v, qtypes[qt], rcodes[rc], protocols[proto], families[fam])
-	case kindTruncated:
-		s.Counter(truncatedDesc, "dns_responses_truncated_total", k.ID, v, qtypes[qt], families[fam])
-	default:
-		return fmt.Errorf("unknown dns event %#x", k.Event)
+	switch e.kind {
+	case dnsDnsKindDNS_QUERY:
+		s.Counter(queriesTotal, k.ID, v, e.qtype, e.proto, e.fam)
+	case dnsDnsKindDNS_RESPONSE:
+		s.Counter(responsesTotal, k.ID, v, e.qtype, e.rcode, e.proto, e.fam)
+	case dnsDnsKindDNS_TRUNCATED:
+		s.Counter(responsesTruncated, k.ID, v, e.qtype, e.fam)
 	}
 	return nil
 }
 
-// histLabels decodes HIST_LABELS.
-func histLabels(l uint32) (qtype, protocol, family string, err error) {
-	qt, proto, fam := l&0xff, l>>8&1, l>>9&1
-	if int(qt) >= len(qtypes) || l>>10 != 0 {
-		return "", "", "", fmt.Errorf("unknown dns labels %#x", l)
+func (c *Collector) addUnanswered(s *series.Scrape[uint64]) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var errs []error
+	for k, v := range c.unanswered {
+		qt, proto, fam, err := histLabels(k.labels)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		s.Counter(queriesUnanswered, k.cgroup, v, qt, proto, fam)
 	}
-	return qtypes[qt], protocols[proto], families[fam], nil
+	return errors.Join(errs...)
 }
 
 func (c *Collector) emitMalformed(ch chan<- prometheus.Metric) error {
-	for i, reason := range malformedReason {
+	for i, reason := range malformedReasons {
 		var perCPU []uint64
 		if err := c.objs.DnsMalformed.Lookup(uint32(i), &perCPU); err != nil {
 			return fmt.Errorf("reading malformed packets: %w", err)
@@ -338,64 +318,37 @@ func (c *Collector) emitMalformed(ch chan<- prometheus.Metric) error {
 		for _, v := range perCPU {
 			total += v
 		}
-		ch <- prometheus.MustNewConstMetric(malformedDesc, prometheus.CounterValue, float64(total), reason)
+		ch <- prometheus.MustNewConstMetric(c.malformed, prometheus.CounterValue, float64(total), reason)
 	}
 	return nil
 }
 
-func (c *Collector) reportLost() error {
-	totals, err := maps.ReadLost(c.objs.LostEvents)
-	if err != nil {
-		return err
-	}
-	for i, total := range totals {
-		c.self.SetEventsLost("dns", maps.LostReasons[i], total)
-	}
-	return nil
-}
-
-// forget drops the rows and unanswered counts of workloads gone past their
-// grace period.
+// forget drops the rows, unanswered counts and names of workloads gone
+// past their grace period.
 func (c *Collector) forget(counts map[maps.CounterKey]uint64, hists map[maps.HistKey]maps.HistValue, gone []uint64) error {
 	if len(gone) == 0 {
 		return nil
 	}
+	goneSet := make(map[uint64]bool, len(gone))
+	for _, id := range gone {
+		goneSet[id] = true
+	}
 	if c.names != nil {
-		goneSet := make(map[uint64]bool, len(gone))
-		for _, id := range gone {
-			goneSet[id] = true
-		}
 		c.names.forget(goneSet)
-	}
-	var ck []maps.CounterKey
-	for k := range counts {
-		if slices.Contains(gone, k.ID) {
-			ck = append(ck, k)
-		}
-	}
-	var hk []maps.HistKey
-	for k := range hists {
-		if slices.Contains(gone, k.ID) {
-			hk = append(hk, k)
-		}
 	}
 	c.mu.Lock()
 	for k := range c.unanswered {
-		if slices.Contains(gone, k.cgroup) {
+		if goneSet[k.cgroup] {
 			delete(c.unanswered, k)
 		}
 	}
 	c.mu.Unlock()
-	return errors.Join(maps.Delete(c.objs.DnsCounts, ck), maps.Delete(c.objs.DnsLatency, hk))
+	return errors.Join(
+		maps.Reap(c.objs.DnsCounts, counts, gone, func(k maps.CounterKey) uint64 { return k.ID }),
+		maps.Reap(c.objs.DnsLatency, hists, gone, func(k maps.HistKey) uint64 { return k.ID }))
 }
 
-// Close stops the reaper and the name reader and detaches the programs.
+// Close detaches the programs; the scaffold has stopped Run before.
 func (c *Collector) Close() error {
-	close(c.stop)
-	<-c.done
-	var err error
-	if c.names != nil {
-		err = c.names.close()
-	}
-	return errors.Join(err, c.set.Close())
+	return c.set.Close()
 }

@@ -20,6 +20,70 @@ type dnsCounterKey struct {
 	Pad   uint32
 }
 
+type dnsDnsKind uint32
+
+const (
+	dnsDnsKindDNS_QUERY     dnsDnsKind = 0
+	dnsDnsKindDNS_RESPONSE  dnsDnsKind = 1
+	dnsDnsKindDNS_TRUNCATED dnsDnsKind = 2
+)
+
+type dnsDnsLabelBits uint32
+
+const (
+	dnsDnsLabelBitsEVENT_FIELD_MASK  dnsDnsLabelBits = 15
+	dnsDnsLabelBitsEVENT_QTYPE_SHIFT dnsDnsLabelBits = 4
+	dnsDnsLabelBitsEVENT_RCODE_SHIFT dnsDnsLabelBits = 8
+	dnsDnsLabelBitsEVENT_TCP_SHIFT   dnsDnsLabelBits = 12
+	dnsDnsLabelBitsEVENT_IPV6SHIFT   dnsDnsLabelBits = 13
+	dnsDnsLabelBitsEVENT_BITS        dnsDnsLabelBits = 14
+	dnsDnsLabelBitsHIST_QTYPE_MASK   dnsDnsLabelBits = 255
+	dnsDnsLabelBitsHIST_TCP_SHIFT    dnsDnsLabelBits = 8
+	dnsDnsLabelBitsHIST_IPV6SHIFT    dnsDnsLabelBits = 9
+	dnsDnsLabelBitsHIST_BITS         dnsDnsLabelBits = 10
+)
+
+type dnsDnsMalformedReason uint32
+
+const (
+	dnsDnsMalformedReasonMAL_TRUNCATED     dnsDnsMalformedReason = 0
+	dnsDnsMalformedReasonMAL_BAD_LABEL     dnsDnsMalformedReason = 1
+	dnsDnsMalformedReasonMAL_COMPRESSION   dnsDnsMalformedReason = 2
+	dnsDnsMalformedReasonMAL_NAME_TOO_LONG dnsDnsMalformedReason = 3
+	dnsDnsMalformedReasonMAL_NO_QUESTION   dnsDnsMalformedReason = 4
+	dnsDnsMalformedReasonMAL_REASONS       dnsDnsMalformedReason = 5
+)
+
+type dnsDnsQtype uint32
+
+const (
+	dnsDnsQtypeQT_A     dnsDnsQtype = 0
+	dnsDnsQtypeQT_AAAA  dnsDnsQtype = 1
+	dnsDnsQtypeQT_CNAME dnsDnsQtype = 2
+	dnsDnsQtypeQT_MX    dnsDnsQtype = 3
+	dnsDnsQtypeQT_NS    dnsDnsQtype = 4
+	dnsDnsQtypeQT_PTR   dnsDnsQtype = 5
+	dnsDnsQtypeQT_SOA   dnsDnsQtype = 6
+	dnsDnsQtypeQT_SRV   dnsDnsQtype = 7
+	dnsDnsQtypeQT_TXT   dnsDnsQtype = 8
+	dnsDnsQtypeQT_HTTPS dnsDnsQtype = 9
+	dnsDnsQtypeQT_SVCB  dnsDnsQtype = 10
+	dnsDnsQtypeQT_ANY   dnsDnsQtype = 11
+	dnsDnsQtypeQT_OTHER dnsDnsQtype = 12
+)
+
+type dnsDnsRcode uint32
+
+const (
+	dnsDnsRcodeRC_NOERROR  dnsDnsRcode = 0
+	dnsDnsRcodeRC_FORMERR  dnsDnsRcode = 1
+	dnsDnsRcodeRC_SERVFAIL dnsDnsRcode = 2
+	dnsDnsRcodeRC_NXDOMAIN dnsDnsRcode = 3
+	dnsDnsRcodeRC_NOTIMP   dnsDnsRcode = 4
+	dnsDnsRcodeRC_REFUSED  dnsDnsRcode = 5
+	dnsDnsRcodeRC_OTHER    dnsDnsRcode = 6
+)
+
 type dnsHistKey struct {
 	_      structs.HostLayout
 	Id     uint64
@@ -31,6 +95,14 @@ type dnsHistValue struct {
 	_     structs.HostLayout
 	Count uint64
 	Sum   uint64
+}
+
+type dnsNameEvent struct {
+	_      structs.HostLayout
+	Cgroup uint64
+	Len    uint32
+	Name   [255]uint8
+	_      [5]byte
 }
 
 type dnsPendingKey struct {
@@ -52,16 +124,22 @@ type dnsPendingQuery struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	dnsMapDnsCounts            = "dns_counts"
-	dnsMapDnsLatency           = "dns_latency"
-	dnsMapDnsMalformed         = "dns_malformed"
-	dnsMapDnsNames             = "dns_names"
-	dnsMapDnsPending           = "dns_pending"
-	dnsMapDnsPorts             = "dns_ports"
-	dnsMapLostEvents           = "lost_events"
-	dnsProgDnsEgress           = "dns_egress"
-	dnsProgDnsIngress          = "dns_ingress"
-	dnsVarCaptureNxdomainNames = "capture_nxdomain_names"
+	dnsMapDnsCounts                = "dns_counts"
+	dnsMapDnsLatency               = "dns_latency"
+	dnsMapDnsMalformed             = "dns_malformed"
+	dnsMapDnsNames                 = "dns_names"
+	dnsMapDnsPending               = "dns_pending"
+	dnsMapDnsPorts                 = "dns_ports"
+	dnsMapLostEvents               = "lost_events"
+	dnsProgDnsEgress               = "dns_egress"
+	dnsProgDnsIngress              = "dns_ingress"
+	dnsVarCaptureNxdomainNames     = "capture_nxdomain_names"
+	dnsVarUnusedDnsKind            = "unused_dns_kind"
+	dnsVarUnusedDnsLabelBits       = "unused_dns_label_bits"
+	dnsVarUnusedDnsMalformedReason = "unused_dns_malformed_reason"
+	dnsVarUnusedDnsQtype           = "unused_dns_qtype"
+	dnsVarUnusedDnsRcode           = "unused_dns_rcode"
+	dnsVarUnusedNameEvent          = "unused_name_event"
 )
 
 // loadDns returns the embedded CollectionSpec for dns.
@@ -127,7 +205,13 @@ type dnsMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type dnsVariableSpecs struct {
-	CaptureNxdomainNames *ebpf.VariableSpec `ebpf:"capture_nxdomain_names"`
+	CaptureNxdomainNames     *ebpf.VariableSpec `ebpf:"capture_nxdomain_names"`
+	UnusedDnsKind            *ebpf.VariableSpec `ebpf:"unused_dns_kind"`
+	UnusedDnsLabelBits       *ebpf.VariableSpec `ebpf:"unused_dns_label_bits"`
+	UnusedDnsMalformedReason *ebpf.VariableSpec `ebpf:"unused_dns_malformed_reason"`
+	UnusedDnsQtype           *ebpf.VariableSpec `ebpf:"unused_dns_qtype"`
+	UnusedDnsRcode           *ebpf.VariableSpec `ebpf:"unused_dns_rcode"`
+	UnusedNameEvent          *ebpf.VariableSpec `ebpf:"unused_name_event"`
 }
 
 // dnsObjects contains all objects after they have been loaded into the kernel.
@@ -175,7 +259,13 @@ func (m *dnsMaps) Close() error {
 //
 // It can be passed to loadDnsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type dnsVariables struct {
-	CaptureNxdomainNames *ebpf.Variable `ebpf:"capture_nxdomain_names"`
+	CaptureNxdomainNames     *ebpf.Variable `ebpf:"capture_nxdomain_names"`
+	UnusedDnsKind            *ebpf.Variable `ebpf:"unused_dns_kind"`
+	UnusedDnsLabelBits       *ebpf.Variable `ebpf:"unused_dns_label_bits"`
+	UnusedDnsMalformedReason *ebpf.Variable `ebpf:"unused_dns_malformed_reason"`
+	UnusedDnsQtype           *ebpf.Variable `ebpf:"unused_dns_qtype"`
+	UnusedDnsRcode           *ebpf.Variable `ebpf:"unused_dns_rcode"`
+	UnusedNameEvent          *ebpf.Variable `ebpf:"unused_name_event"`
 }
 
 // dnsPrograms contains all programs after they have been loaded into the kernel.

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -248,9 +249,16 @@ func longName() []byte {
 
 func newHarness(t *testing.T) *collectortest.Harness {
 	t.Helper()
-	return collectortest.New(t, namespace, func(_ context.Context, env exporter.Env) (exporter.Collector, error) {
-		return New(env, Options{Ports: []uint16{53}, Timeout: dnsTimeout})
-	})
+	return newHarnessWith(t, Options{Ports: []uint16{53}, Timeout: dnsTimeout})
+}
+
+// newHarnessWith runs the collector with o (and the harness's opts) until
+// the test ends.
+func newHarnessWith(t *testing.T, o Options, opts ...collectortest.Option) *collectortest.Harness {
+	t.Helper()
+	return collectortest.New(t, namespace, "dns", func(ctx context.Context, env exporter.Env) (exporter.Collector, error) {
+		return New(ctx, env, o)
+	}, opts...)
 }
 
 // serverAddrs are port 53 of a server's IPv4 and IPv6 address.
@@ -407,4 +415,53 @@ func nativeBuckets(h *dto.Histogram) map[int32]uint64 {
 		}
 	}
 	return out
+}
+
+// TestNXDOMAINNamesFromTheRingBuffer queries a real DNS server on port 5354
+// (so that no other test's NXDOMAIN responses on port 53 take name slots)
+// in a network namespace of its own, with --collector.dns.names and
+// --collector.dns.names.max=2: the kernel sends each NXDOMAIN response's
+// name through the ring buffer, and the first two names, lower-cased, are
+// counted under their own name and the others under the overflow name, in
+// the order the responses arrived. Responses other than NXDOMAIN count no
+// name.
+func TestNXDOMAINNamesFromTheRingBuffer(t *testing.T) {
+	h := newHarnessWith(t, Options{Ports: []uint16{5354}, Timeout: dnsTimeout, Names: true, NamesMax: 2})
+	n := testenv.NewNetns(t)
+	server, client := testenv.NewCgroup(t), testenv.NewCgroup(t)
+	servers := []string{"127.0.0.1:5354"}
+	startZoneServer(t, server, n, servers)
+
+	before, after := runClient(t, h, client, n, plan(servers, []zoneQuery{
+		{"nx1.test.", "A", "NXDOMAIN", 2, 1},
+		{"www.test.", "A", "NOERROR", 1, 1},
+		{"NX2.Test.", "AAAA", "NXDOMAIN", 1, 0},
+		{"nx3.test.", "A", "NXDOMAIN", 1, 1},
+		{"fail.test.", "A", "SERVFAIL", 1, 0},
+		{"nx4.test.", "TXT", "NXDOMAIN", 1, 0},
+	}))
+
+	want := map[string]float64{"nx1.test.": 3, "nx2.test.": 1, "__overflow__": 3}
+	for name, n := range want {
+		labels := collectortest.WorkloadLabels(client, "name", name)
+		if got := collectortest.Delta(before, after, "dns_nxdomain_responses_by_name_total", labels...); got != n {
+			t.Errorf("%s: +%v, want +%v", collectortest.SeriesOf("dns_nxdomain_responses_by_name_total", labels...), got, n)
+		}
+	}
+	for series, m := range after {
+		if strings.HasPrefix(series, "dns_nxdomain_responses_by_name_total{") && cgroupOf(m) == client.Path {
+			if _, ok := want[nameOf(m)]; !ok {
+				t.Errorf("%s served, want only the names %v", series, want)
+			}
+		}
+	}
+}
+
+func nameOf(m *dto.Metric) string {
+	for _, l := range m.GetLabel() {
+		if l.GetName() == "name" {
+			return l.GetValue()
+		}
+	}
+	return ""
 }

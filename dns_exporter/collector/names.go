@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -9,32 +10,36 @@ import (
 	"time"
 
 	"github.com/cilium/ebpf"
-	"github.com/cilium/ebpf/ringbuf"
 
 	"github.com/bpfleet/bpfleet/internal/limits"
+	"github.com/bpfleet/bpfleet/internal/maps"
 	"github.com/bpfleet/bpfleet/internal/selfmetrics"
 	"github.com/bpfleet/bpfleet/internal/series"
 )
 
-var nxdomainByNameDesc = workloadDesc("nxdomain_responses_by_name_total",
-	"NXDOMAIN responses received by the workload, by queried name (--collector.dns.names; names beyond --collector.dns.names.max go to name=\"__overflow__\").",
-	"name")
+// nameEventSize is the size of struct name_event, as bpf2go generates it.
+var nameEventSize = binary.Size(dnsNameEvent{})
 
-const nxdomainMetric = "dns_nxdomain_responses_by_name_total"
-
-// nameEventHeader is the size of struct name_event before its name.
-const nameEventHeader = 12
-
-// nameCounter counts NXDOMAIN responses by workload and name from the
-// dns_names ring buffer.
+// nameCounter counts NXDOMAIN responses by workload and queried name from
+// the dns_names ring buffer (--collector.dns.names).
+//
+// At most max distinct names are counted under their own name; responses
+// for further names are counted under limits.OverflowLabel as they arrive,
+// which bounds both the name label's values and this table. That is a bound
+// on a label's values, as qtype="other" is, not a series cap: the metric's
+// series cap is the one of every per-workload metric (workloads, the
+// collector's series.Attributor), so each series is put to one limiter once
+// per scrape and dns_exporter_series_overflow_total counts workloads only.
+// A name's slot is released once no workload still counted has it.
 type nameCounter struct {
-	rd    *ringbuf.Reader
-	self  *selfmetrics.Metrics
-	limit *limits.Limiter
-	done  chan struct{}
+	ring      *ebpf.Map
+	max       int
+	self      *selfmetrics.Metrics
+	collector string // the collector label of self-metrics
 
 	mu     sync.Mutex
 	counts map[nameKey]uint64
+	names  map[string]int // names counted under their own name → rows that have it
 }
 
 type nameKey struct {
@@ -42,91 +47,95 @@ type nameKey struct {
 	name   string
 }
 
-func newNameCounter(m *ebpf.Map, max int, self *selfmetrics.Metrics) (*nameCounter, error) {
-	rd, err := ringbuf.NewReader(m)
-	if err != nil {
-		return nil, fmt.Errorf("reading NXDOMAIN names: %w", err)
-	}
-	n := &nameCounter{
-		rd:     rd,
-		self:   self,
-		limit:  limits.New(nxdomainMetric, max, self),
-		done:   make(chan struct{}),
-		counts: make(map[nameKey]uint64),
-	}
-	go n.run()
-	return n, nil
-}
-
-func (n *nameCounter) run() {
-	defer close(n.done)
-	for {
-		rec, err := n.rd.Read()
-		if errors.Is(err, ringbuf.ErrClosed) {
-			return
-		}
-		if err != nil {
-			n.self.AddEventsLost("dns", "read_error", 1)
-			continue
-		}
-		start := time.Now()
-		n.handle(rec.RawSample)
-		n.self.ObserveEventProcessing("dns", time.Since(start))
+// newNameCounter returns a counter of the records of ring; it acquires
+// nothing: Run reads ring.
+func newNameCounter(ring *ebpf.Map, max int, self *selfmetrics.Metrics, collector string) *nameCounter {
+	return &nameCounter{
+		ring:      ring,
+		max:       max,
+		self:      self,
+		collector: collector,
+		counts:    make(map[nameKey]uint64),
+		names:     make(map[string]int),
 	}
 }
 
-// handle counts one struct name_event: cgroup, length, wire-format name.
+// Run implements exporter.Runner: it reads the ring buffer, with a reader
+// of its own that it closes before returning, until ctx is done.
+func (n *nameCounter) Run(ctx context.Context) error {
+	return maps.ReadRing(ctx, n.ring, time.Second, n.handle, nil)
+}
+
+// handle counts one struct name_event.
 func (n *nameCounter) handle(raw []byte) {
-	if len(raw) < nameEventHeader {
-		n.self.AddEventsLost("dns", "parse_error", 1)
-		return
-	}
-	cgroup := binary.NativeEndian.Uint64(raw)
-	length := int(binary.NativeEndian.Uint32(raw[8:]))
-	wire := raw[nameEventHeader:]
-	if length > len(wire) {
-		n.self.AddEventsLost("dns", "parse_error", 1)
-		return
-	}
-	name, err := ParseName(wire[:length])
+	start := time.Now()
+	defer func() { n.self.ObserveEventProcessing(n.collector, time.Since(start)) }()
+	name, cgroup, err := decodeNameEvent(raw)
 	if err != nil {
-		n.self.AddEventsLost("dns", "parse_error", 1)
+		n.self.AddEventsLost(n.collector, "parse_error", 1)
 		return
 	}
-	n.mu.Lock()
-	n.counts[nameKey{cgroup, name}]++
-	n.mu.Unlock()
+	n.count(cgroup, name)
 }
 
-// add puts the counts into a scrape, folding names beyond the cap into the
-// overflow name.
-func (n *nameCounter) add(s *series.Scrape) {
+// decodeNameEvent decodes a struct name_event: the cgroup id and the name
+// it carries, in presentation form.
+func decodeNameEvent(raw []byte) (name string, cgroup uint64, err error) {
+	if len(raw) < nameEventSize {
+		return "", 0, fmt.Errorf("name event of %d bytes, want %d", len(raw), nameEventSize)
+	}
+	var ev dnsNameEvent
+	if _, err := binary.Decode(raw[:nameEventSize], binary.NativeEndian, &ev); err != nil {
+		return "", 0, fmt.Errorf("decoding name event: %w", err)
+	}
+	if int(ev.Len) > len(ev.Name) {
+		return "", 0, fmt.Errorf("name event of %d name bytes, at most %d", ev.Len, len(ev.Name))
+	}
+	name, err = ParseName(ev.Name[:ev.Len])
+	return name, ev.Cgroup, err
+}
+
+// count counts one NXDOMAIN response for name by cgroup, under the
+// overflow name when name is not counted and max names are.
+func (n *nameCounter) count(cgroup uint64, name string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if _, ok := n.names[name]; !ok && len(n.names) >= n.max {
+		name = limits.OverflowLabel
+	}
+	k := nameKey{cgroup, name}
+	if _, ok := n.counts[k]; !ok && name != limits.OverflowLabel {
+		n.names[name]++
+	}
+	n.counts[k]++
+}
+
+// add puts the counts into a scrape.
+func (n *nameCounter) add(s *series.Scrape[uint64]) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	for k, v := range n.counts {
-		name := k.name
-		if !n.limit.Admit(name) {
-			name = limits.OverflowLabel
-		}
-		s.Counter(nxdomainByNameDesc, nxdomainMetric, k.cgroup, v, name)
+		s.Counter(nxdomainByName, k.cgroup, v, k.name)
 	}
 }
 
-// forget drops the counts of gone workloads.
+// forget drops the counts of gone workloads and releases the names no
+// other workload has.
 func (n *nameCounter) forget(gone map[uint64]bool) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	for k := range n.counts {
-		if gone[k.cgroup] {
-			delete(n.counts, k)
+		if !gone[k.cgroup] {
+			continue
+		}
+		delete(n.counts, k)
+		if k.name == limits.OverflowLabel {
+			continue
+		}
+		if n.names[k.name]--; n.names[k.name] == 0 {
+			delete(n.names, k.name)
 		}
 	}
-}
-
-func (n *nameCounter) close() error {
-	err := n.rd.Close()
-	<-n.done
-	return err
 }
 
 // ParseName decodes a DNS name in wire format (length-prefixed labels up to

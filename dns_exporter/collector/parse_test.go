@@ -152,36 +152,35 @@ func (p *parser) counts(tb testing.TB) map[string]uint64 {
 	return out
 }
 
-// eventName decodes counter_key.event: kind | qtype<<4 | rcode<<8 | tcp<<12 | ipv6<<13.
-func eventName(tb testing.TB, e uint32) string {
+// eventName names a counter_key.event "kind qtype [rcode] [protocol]
+// family", decoded with the generated bit layout.
+func eventName(tb testing.TB, raw uint32) string {
 	tb.Helper()
-	kind, qt, rc, proto, fam := e&0xf, e>>4&0xf, e>>8&0xf, e>>12&1, e>>13&1
-	if int(qt) >= len(qtypes) || int(rc) >= len(rcodes) || e>>14 != 0 {
-		tb.Fatalf("event %#x out of range", e)
+	e, err := decodeEvent(raw)
+	if err != nil {
+		tb.Fatal(err)
 	}
-	switch kind {
-	case kindQuery:
-		if rc != 0 {
-			tb.Errorf("query event %#x has an rcode", e)
+	switch e.kind {
+	case dnsDnsKindDNS_QUERY:
+		if e.rcode != rcodes[dnsDnsRcodeRC_NOERROR] {
+			tb.Errorf("query event %#x has an rcode", raw)
 		}
-		return strings.Join([]string{"query", qtypes[qt], protocols[proto], families[fam]}, " ")
-	case kindResponse:
-		return strings.Join([]string{"response", qtypes[qt], rcodes[rc], protocols[proto], families[fam]}, " ")
-	case kindTruncated:
-		if rc != 0 || proto != 0 {
-			tb.Errorf("truncated event %#x has an rcode or protocol", e)
+		return strings.Join([]string{"query", e.qtype, e.proto, e.fam}, " ")
+	case dnsDnsKindDNS_RESPONSE:
+		return strings.Join([]string{"response", e.qtype, e.rcode, e.proto, e.fam}, " ")
+	default: // dnsDnsKindDNS_TRUNCATED
+		if e.rcode != rcodes[dnsDnsRcodeRC_NOERROR] || e.proto != "udp" {
+			tb.Errorf("truncated event %#x has an rcode or protocol", raw)
 		}
-		return strings.Join([]string{"truncated", qtypes[qt], families[fam]}, " ")
+		return strings.Join([]string{"truncated", e.qtype, e.fam}, " ")
 	}
-	tb.Fatalf("event %#x has unknown kind %d", e, kind)
-	return ""
 }
 
 // malformed reads dns_malformed as reason → count, leaving out zeros.
 func (p *parser) malformed(tb testing.TB) map[string]uint64 {
 	tb.Helper()
 	out := make(map[string]uint64)
-	for i, reason := range malformedReason {
+	for i, reason := range malformedReasons {
 		var perCPU []uint64
 		if err := p.objs.DnsMalformed.Lookup(uint32(i), &perCPU); err != nil {
 			tb.Fatal(err)

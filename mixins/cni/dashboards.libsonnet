@@ -1,4 +1,5 @@
 local g = import '../lib/dashboard.libsonnet';
+local exporter = import '../lib/exporter.libsonnet';
 local promql = import '../lib/promql.libsonnet';
 
 local node = 'job="$job", instance=~"$instance"';
@@ -68,20 +69,10 @@ local dashboard(c, r) = g.dashboard(
         g.target('topk(10, sum by (%s, reason) (rate(cni_packet_drops_total{%s}[$__rate_interval])))' % [byPod, pods]),
       ]),
     ]),
-    g.row('Exporter', [
-      g.stat('Collectors', 'Whether each collector succeeded at its last scrape on every chosen node (cni_scrape_collector_success).', 'bool_on_off', [
-        g.target('min by (collector) (cni_scrape_collector_success{%s})' % node, '{{collector}}'),
-      ]),
-      g.stat('BPF programs attached', 'Whether each BPF program is attached on every chosen node (cni_bpf_program_attached).', 'bool_on_off', [
-        g.target('min by (program) (cni_bpf_program_attached{%s})' % node, '{{program}}'),
-      ]),
-      g.timeseries('Events lost', 'Events the exporter could not count, per second, by collector and reason (cni_events_lost_total): ringbuf_full and start_full lose plugin runs, unpaired is an exit without its exec.', 'eps', [
-        g.target('sum by (instance, collector, reason) (rate(cni_events_lost_total{%s}[$__rate_interval]))' % node, '{{collector}} {{reason}} {{instance}}'),
-      ]),
-      g.timeseries('BPF map fill', 'Entries of each map over its capacity (cni_bpf_map_entries / cni_bpf_map_max_entries); plugin_starts holds plugins running now.', 'percentunit', [
-        g.target('max by (map) (cni_bpf_map_entries{%s} / cni_bpf_map_max_entries{%s})' % [node, node], '{{map}}'),
-      ]),
-    ]),
+    exporter.row(c, node, {
+      eventsLost: 'ringbuf_full and start_full lose plugin runs, unpaired is an exit without its exec.',
+      maps: 'plugin_starts holds plugins running now.',
+    }),
   ],
 );
 

@@ -1,4 +1,5 @@
 local alerts = import '../lib/alerts.libsonnet';
+local exporter = import '../lib/exporter.libsonnet';
 
 // container is the alert-template text that names the container of an
 // alert's series; the oom collector serves empty names while the cri
@@ -11,30 +12,21 @@ local container = '{{ if $labels.pod }}container {{ $labels.container }} of pod 
     local sel = c.criSelector,
     local rule(name, expr, forDuration, severity, summary, description) =
       alerts.alert(name, expr, forDuration, severity, summary, description, c.runbookURLBase),
-    local exporter = alerts.exporterAlerts({
-      prefix: 'CRIExporter',
-      namespace: 'cri',
-      exporter: 'cri_exporter',
-      selector: sel,
-      runbookURLBase: c.runbookURLBase,
-      programDetachedFor: c.programDetachedFor,
-      collectorFailingFor: c.collectorFailingFor,
-      eventsLostFor: c.eventsLostFor,
-    }),
     groups+: [{
       name: 'cri-exporter',
       // The cri collector fails exactly when the runtime does not answer:
       // CRIRuntimeUnreachable says so, sooner, and this one leaves it out.
-      rules: [
-        if r.alert == 'CRIExporterCollectorFailing' then r { expr: 'cri_scrape_collector_success{%s, collector!="cri"} == 0' % sel } else r
-        for r in exporter
-      ],
+      rules: exporter.alerts(c, collectorMatcher='collector!="cri"'),
     }, {
       name: 'cri-runtime',
       rules: [
         rule(
           'CRIRuntimeUnreachable',
-          'cri_scrape_collector_success{%s, collector="cri"} == 0' % sel,
+          |||
+            cri_scrape_collector_success{%(sel)s, collector="cri"} == 0
+            unless on (job, instance, collector)
+            cri_exporter_collector_unsupported{%(sel)s} == 1
+          ||| % { sel: sel },
           c.runtimeUnreachableFor,
           'critical',
           'The container runtime does not answer.',

@@ -3,6 +3,12 @@
     // Selects cri_exporter's series in rules and alerts, and its jobs in
     // the dashboards' job variable.
     criSelector: 'job="cri-exporter"',
+    // The exporter, for its health alerts and the dashboards' Exporter row
+    // (lib/exporter.libsonnet): the namespace of its metrics, the start of
+    // its alerts' names, and the selector of its series.
+    namespace: 'cri',
+    alertPrefix: 'CRI',
+    selector: self.criSelector,
     // Each alert's runbook_url is this page and the alert's name, lower
     // case, as the anchor.
     runbookURLBase: 'https://github.com/bpfleet/bpfleet/blob/main/mixins/cri/runbook.md',

@@ -1,4 +1,5 @@
 local g = import '../lib/dashboard.libsonnet';
+local exporter = import '../lib/exporter.libsonnet';
 local promql = import '../lib/promql.libsonnet';
 
 local node = 'job="$job", instance=~"$instance"';
@@ -62,20 +63,10 @@ local dashboard(c, r) = g.dashboard(
         g.target('sum by (%s) (rate(cri_container_oom_kills_total{%s}[$__rate_interval])) > 0' % [byContainer, workload], legend),
       ]),
     ]),
-    g.row('Exporter', [
-      g.stat('Collectors', 'Whether each collector succeeded at its last scrape on every chosen node (cri_scrape_collector_success): cri fails while the runtime does not answer, oom while its BPF program is not loaded.', 'bool_on_off', [
-        g.target('min by (collector) (cri_scrape_collector_success{%s})' % node, '{{collector}}'),
-      ]),
-      g.stat('BPF programs attached', 'Whether each BPF program is attached on every chosen node (cri_bpf_program_attached).', 'bool_on_off', [
-        g.target('min by (program) (cri_bpf_program_attached{%s})' % node, '{{program}}'),
-      ]),
-      g.timeseries('Events lost', 'Events the exporter could not count, per second, by collector and reason (cri_events_lost_total): map_full means the OOM counter map is full, ringbuf_full that a new cgroup was not seen (its OOM kills are not attributed).', 'eps', [
-        g.target('sum by (instance, collector, reason) (rate(cri_events_lost_total{%s}[$__rate_interval]))' % node, '{{collector}} {{reason}} {{instance}}'),
-      ]),
-      g.timeseries('BPF map fill', 'Entries of the OOM counter map over its capacity (cri_bpf_map_entries / cri_bpf_map_max_entries).', 'percentunit', [
-        g.target('max by (map) (cri_bpf_map_entries{%s} / cri_bpf_map_max_entries{%s})' % [node, node], '{{map}}'),
-      ]),
-    ]),
+    exporter.row(c, node, {
+      collectors: 'cri fails while the runtime does not answer, oom while its BPF program is not loaded.',
+      eventsLost: 'map_full means the OOM counter map is full, ringbuf_full that a new cgroup was not seen (its OOM kills are not attributed).',
+    }),
   ],
 );
 

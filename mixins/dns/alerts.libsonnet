@@ -1,4 +1,5 @@
 local alerts = import '../lib/alerts.libsonnet';
+local exporter = import '../lib/exporter.libsonnet';
 
 {
   prometheusAlerts+:: {
@@ -8,16 +9,7 @@ local alerts = import '../lib/alerts.libsonnet';
       alerts.alert(name, expr, forDuration, 'warning', summary, description, c.runbookURLBase),
     groups+: [{
       name: 'dns-exporter',
-      rules: alerts.exporterAlerts({
-        prefix: 'DNSExporter',
-        namespace: 'dns',
-        exporter: 'dns_exporter',
-        selector: sel,
-        runbookURLBase: c.runbookURLBase,
-        programDetachedFor: c.programDetachedFor,
-        collectorFailingFor: c.collectorFailingFor,
-        eventsLostFor: c.eventsLostFor,
-      }),
+      rules: exporter.alerts(c),
     }, {
       name: 'dns-workloads',
       rules: [

@@ -3,6 +3,12 @@
     // Selects dns_exporter's series in rules and alerts, and its jobs in
     // the dashboards' job variable.
     dnsSelector: 'job="dns-exporter"',
+    // The exporter, for its health alerts and the dashboards' Exporter row
+    // (lib/exporter.libsonnet): the namespace of its metrics, the start of
+    // its alerts' names, and the selector of its series.
+    namespace: 'dns',
+    alertPrefix: 'DNS',
+    selector: self.dnsSelector,
     // Each alert's runbook_url is this page and the alert's name, lower
     // case, as the anchor.
     runbookURLBase: 'https://github.com/bpfleet/bpfleet/blob/main/mixins/dns/runbook.md',

@@ -1,4 +1,5 @@
 local g = import '../lib/dashboard.libsonnet';
+local exporter = import '../lib/exporter.libsonnet';
 
 local node = 'job="$job", instance=~"$instance"';
 local workload = node + ', namespace=~"$namespace", pod=~"$pod", container=~"$container", cgroup=~"$cgroup"';
@@ -79,20 +80,10 @@ local dashboard(c, r) = g.dashboard(
         g.target('topk(10, sum by (name) (rate(dns_nxdomain_responses_by_name_total{%s}[$__rate_interval])))' % workload),
       ]),
     ]),
-    g.row('Exporter', [
-      g.stat('Collector', 'Whether the dns collector succeeded at its last scrape (dns_scrape_collector_success).', 'bool_on_off', [
-        g.target('min by (instance, collector) (dns_scrape_collector_success{%s})' % node, '{{collector}} {{instance}}'),
-      ]),
-      g.stat('BPF programs attached', 'Whether each BPF program is attached on every chosen node (dns_bpf_program_attached).', 'bool_on_off', [
-        g.target('min by (program) (dns_bpf_program_attached{%s})' % node, '{{program}}'),
-      ]),
-      g.timeseries('Events lost', 'Events the exporter could not count, per second, by collector and reason (dns_events_lost_total): a full pending-query map loses latency samples (start_full), a full counter map series (map_full).', 'eps', [
-        g.target('sum by (instance, collector, reason) (rate(dns_events_lost_total{%s}[$__rate_interval]))' % node, '{{collector}} {{reason}} {{instance}}'),
-      ]),
-      g.timeseries('BPF map fill', 'Entries of each map over its capacity (dns_bpf_map_entries / dns_bpf_map_max_entries); dns_pending holds queries waiting for a response.', 'percentunit', [
-        g.target('max by (map) (dns_bpf_map_entries{%s} / dns_bpf_map_max_entries{%s})' % [node, node], '{{map}}'),
-      ]),
-    ]),
+    exporter.row(c, node, {
+      eventsLost: 'A full pending-query map loses latency samples (start_full), a full counter map series (map_full).',
+      maps: 'dns_pending holds queries waiting for a response.',
+    }),
   ],
 );
 

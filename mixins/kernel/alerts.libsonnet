@@ -1,4 +1,5 @@
 local alerts = import '../lib/alerts.libsonnet';
+local exporter = import '../lib/exporter.libsonnet';
 local promql = import '../lib/promql.libsonnet';
 
 {
@@ -9,16 +10,7 @@ local promql = import '../lib/promql.libsonnet';
       alerts.alert(name, expr, forDuration, 'warning', summary, description, c.runbookURLBase),
     groups+: [{
       name: 'kernel-exporter',
-      rules: alerts.exporterAlerts({
-        prefix: 'KernelExporter',
-        namespace: 'kernel',
-        exporter: 'kernel_exporter',
-        selector: sel,
-        runbookURLBase: c.runbookURLBase,
-        programDetachedFor: c.programDetachedFor,
-        collectorFailingFor: c.collectorFailingFor,
-        eventsLostFor: c.eventsLostFor,
-      }),
+      rules: exporter.alerts(c),
     }, {
       name: 'kernel-workloads',
       rules: [

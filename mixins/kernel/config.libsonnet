@@ -3,6 +3,12 @@
     // Selects kernel_exporter's series in rules and alerts, and its jobs in
     // the dashboards' job variable.
     kernelSelector: 'job="kernel-exporter"',
+    // The exporter, for its health alerts and the dashboards' Exporter row
+    // (lib/exporter.libsonnet): the namespace of its metrics, the start of
+    // its alerts' names, and the selector of its series.
+    namespace: 'kernel',
+    alertPrefix: 'Kernel',
+    selector: self.kernelSelector,
     // Each alert's runbook_url is this page and the alert's name, lower
     // case, as the anchor.
     runbookURLBase: 'https://github.com/bpfleet/bpfleet/blob/main/mixins/kernel/runbook.md',

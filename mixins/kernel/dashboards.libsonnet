@@ -1,4 +1,5 @@
 local g = import '../lib/dashboard.libsonnet';
+local exporter = import '../lib/exporter.libsonnet';
 local promql = import '../lib/promql.libsonnet';
 
 local node = 'job="$job", instance="$instance"';
@@ -10,33 +11,11 @@ local legend = '{{namespace}}/{{pod}}/{{container}} {{cgroup}}';
 // native or classic, grouped by by (may be empty).
 local quantiles(metric, selector, by) = [
   g.target(
-    'histogram_quantile(%(q)s, sum %(by)s(rate(%(m)s{%(s)s}[$__rate_interval])))\nor\nhistogram_quantile(%(q)s, sum by (%(le)s) (rate(%(m)s_bucket{%(s)s}[$__rate_interval])))' % {
-      q: q,
-      m: metric,
-      s: selector,
-      by: if by == '' then '' else 'by (%s) ' % by,
-      le: if by == '' then 'le' else by + ', le',
-    },
+    promql.quantile(q, metric, selector, by, '$__rate_interval'),
     'p' + std.strReplace(q, '0.', '') + (if by == '' then '' else ' ' + legend),
   )
   for q in ['0.5', '0.99']
 ];
-
-// exporterRow is the health of the exporter itself.
-local exporterRow = g.row('Exporter', [
-  g.stat('Collectors', 'Whether each collector succeeded at its last scrape (kernel_scrape_collector_success). A failing collector is retried with backoff; its metrics are missing meanwhile.', 'bool_on_off', [
-    g.target('sum by (collector) (kernel_scrape_collector_success{%s})' % node, '{{collector}}'),
-  ]),
-  g.stat('BPF programs attached', 'Whether each BPF program is attached (kernel_bpf_program_attached).', 'bool_on_off', [
-    g.target('sum by (program) (kernel_bpf_program_attached{%s})' % node, '{{program}}'),
-  ]),
-  g.timeseries('Events lost', 'Events the exporter could not count, per second, by collector and reason (kernel_events_lost_total): map_full and start_full mean a BPF map is full, ringbuf_full a ring buffer.', 'eps', [
-    g.target('sum by (collector, reason) (rate(kernel_events_lost_total{%s}[$__rate_interval]))' % node, '{{collector}} {{reason}}'),
-  ]),
-  g.timeseries('BPF map fill', 'Entries of each aggregation map over its capacity (kernel_bpf_map_entries / kernel_bpf_map_max_entries). At 100% new series are lost.', 'percentunit', [
-    g.target('sum by (map) (kernel_bpf_map_entries{%s}) / sum by (map) (kernel_bpf_map_max_entries{%s})' % [node, node], '{{map}}'),
-  ]),
-]);
 
 local overview(c, r) = g.dashboard(
   'bpfleet / Kernel / Node',
@@ -93,7 +72,10 @@ local overview(c, r) = g.dashboard(
         g.target(promql.count('kernel_block_io_latency_seconds', node, 'device, operation', '$__rate_interval'), '{{device}} {{operation}}'),
       ]),
     ]),
-    exporterRow,
+    exporter.row(c, node, {
+      eventsLost: 'map_full and start_full mean a BPF map is full, ringbuf_full a ring buffer.',
+      maps: 'At 100% new series are lost.',
+    }),
   ],
 );
 

@@ -98,8 +98,9 @@ local datasource = { type: 'prometheus', uid: '${datasource}' };
     targets: withRefIDs(targets),
   },
 
-  // stat shows the last value of each series of targets in unit.
-  stat(title, description, unit, targets):: {
+  // stat shows the last value of each series of targets in unit, coloured
+  // by thresholds (by default red below 1, green from 1).
+  stat(title, description, unit, targets, thresholds=[{ color: 'red', value: null }, { color: 'green', value: 1 }]):: {
     type: 'stat',
     title: title,
     description: description,
@@ -107,7 +108,7 @@ local datasource = { type: 'prometheus', uid: '${datasource}' };
     fieldConfig: {
       defaults: {
         unit: unit,
-        thresholds: { mode: 'absolute', steps: [{ color: 'red', value: null }, { color: 'green', value: 1 }] },
+        thresholds: { mode: 'absolute', steps: thresholds },
       },
       overrides: [],
     },

@@ -11,15 +11,17 @@
   byWorkload:: self.by(self.workloadLabels),
 
   // quantile returns the q-quantile of histogram metric over window,
-  // grouped by the labels in by: from the native histogram when Prometheus
-  // ingests it (--enable-feature=native-histograms), else from the classic
-  // buckets. Where both exist, the native one wins.
+  // grouped by the labels in by (empty: over every series): from the
+  // native histogram when Prometheus ingests it
+  // (--enable-feature=native-histograms), else from the classic buckets.
+  // Where both exist, the native one wins.
   quantile(q, metric, selector, by, window)::
-    'histogram_quantile(%(q)s, sum by (%(by)s) (rate(%(m)s{%(s)s}[%(w)s])))\nor\nhistogram_quantile(%(q)s, sum by (%(by)s, le) (rate(%(m)s_bucket{%(s)s}[%(w)s])))' % {
+    'histogram_quantile(%(q)s, sum %(by)s(rate(%(m)s{%(s)s}[%(w)s])))\nor\nhistogram_quantile(%(q)s, sum by (%(le)s) (rate(%(m)s_bucket{%(s)s}[%(w)s])))' % {
       q: q,
       m: metric,
       s: selector,
-      by: by,
+      by: if by == '' then '' else 'by (%s) ' % by,
+      le: if by == '' then 'le' else by + ', le',
       w: window,
     },
 

@@ -8,6 +8,8 @@ import (
 	"os"
 
 	"github.com/bpfleet/bpfleet/cni_exporter/collector"
+	"github.com/bpfleet/bpfleet/internal/bpfload"
+	"github.com/bpfleet/bpfleet/internal/cri"
 	"github.com/bpfleet/bpfleet/internal/exporter"
 )
 
@@ -19,6 +21,8 @@ func program() exporter.Program {
 		Description: "CNI plugin invocations, network namespaces, IPAM pools and packet drops, from the kernel by eBPF.",
 		DefaultPort: 10063,
 		Collectors:  collector.Specs(),
+		// bpf for plugins, netns and drops; cri for drops' pods.
+		Components: []exporter.ComponentSpec{bpfload.Component, cri.Component},
 	}
 }
 

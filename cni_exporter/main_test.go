@@ -20,14 +20,14 @@ func TestMain(m *testing.M) { exportertest.Main(m, ".", &binary) }
 
 // TestPromtoolAndREADME scrapes an exporter that has seen a pod made and
 // removed through a real containerd: every collector succeeds, promtool
-// check metrics reports nothing, and README.md's tables list exactly the
-// flags of --help and the metrics of the code.
+// check metrics reports nothing, and README.md's Metrics table lists
+// exactly the metrics of the code and of the scrape.
 func TestPromtoolAndREADME(t *testing.T) {
 	ctd := testenv.StartContainerd(t, testenv.WithPrivateCNIPlugins())
 	p := exportertest.Start(t, binary, "--bpf.enable-stats",
 		"--collector.plugins.bin-dir="+ctd.CNIBinDir,
 		"--collector.ipam.config-dir="+filepath.Join(ctd.Dir, "net.d"),
-		"--collector.drops.cri-endpoint="+ctd.Endpoint)
+		"--cri.endpoint="+ctd.Endpoint)
 	p.WaitForMetric(t, "cni_scrape_collector_success", "collector",
 		map[string]float64{"plugins": 1, "netns": 1, "ipam": 1, "drops": 1})
 	ctd.RemovePod(t, ctd.RunPod(t, testenv.PodSpec{Namespace: "shop", Name: "web-0"}))
@@ -46,9 +46,8 @@ func TestPromtoolAndREADME(t *testing.T) {
 		t.Fatal(err)
 	}
 	exportertest.PromtoolCheck(t, text)
-	exportertest.CheckREADMEFlags(t, "README.md", binary)
-	exportertest.CheckREADMEMetrics(t, "README.md", collector.Descs(), fams, exportertest.MetricExceptions{
-		OnlyOnEvents:         []string{"cni_series_overflow_total"},
+	exportertest.CheckREADMEMetrics(t, "README.md", collector.Catalog(), fams, exportertest.MetricExceptions{
+		OnlyOnEvents:         []string{"cni_exporter_series_overflow_total"},
 		UndocumentedPrefixes: []string{"go_", "process_", "promhttp_"},
 	})
 }
@@ -58,7 +57,8 @@ func TestPromtoolAndREADME(t *testing.T) {
 func TestBadFlagExits2(t *testing.T) {
 	for _, args := range [][]string{
 		{"--no-such-flag"},
-		{"--collector.drops.max-pods=-1"},
+		{"--collector.drops.max-series=0"},
+		{"--cri.timeout=0s"},
 		{"--collector.plugins.bin-dir=,"},
 	} {
 		out, err := exec.Command(binary, args...).CombinedOutput()

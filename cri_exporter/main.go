@@ -8,7 +8,10 @@ import (
 	"os"
 
 	"github.com/bpfleet/bpfleet/cri_exporter/collector"
+	"github.com/bpfleet/bpfleet/internal/bpfload"
+	"github.com/bpfleet/bpfleet/internal/cri"
 	"github.com/bpfleet/bpfleet/internal/exporter"
+	"github.com/bpfleet/bpfleet/internal/workload"
 )
 
 // program describes cri_exporter to the shared scaffold.
@@ -18,6 +21,7 @@ func program() exporter.Program {
 		Namespace:   "cri",
 		Description: "Container runtime health, pods, containers, exits and OOM kills over CRI and eBPF.",
 		DefaultPort: 10064,
+		Components:  []exporter.ComponentSpec{bpfload.Component, cri.Component, workload.Component},
 		Collectors:  collector.Specs(),
 	}
 }

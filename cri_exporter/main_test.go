@@ -19,12 +19,16 @@ var binary string
 
 func TestMain(m *testing.M) { exportertest.Main(m, ".", &binary) }
 
+// programs are the BPF programs (C function names) that cri_exporter loads
+// and attaches, sorted: the oom collector's and the cgroup watcher's.
+func programs() []string { return []string{"cgroup_mkdir", "cgroup_rmdir", "oom_mark_victim"} }
+
 // startExporter runs cri_exporter on a free loopback port against ctd; the
 // test's cleanup stops it and expects a clean exit.
 func startExporter(t *testing.T, ctd *testenv.Containerd, args ...string) *exportertest.Process {
 	t.Helper()
 	p := exportertest.Start(t, binary, append([]string{
-		"--collector.cri.endpoint=" + ctd.Endpoint, "--collector.cri.poll-interval=100ms"}, args...)...)
+		"--cri.endpoint=" + ctd.Endpoint, "--collector.cri.poll-interval=100ms"}, args...)...)
 	t.Cleanup(func() {
 		if code := p.Terminate(t); code != 0 {
 			t.Errorf("cri_exporter exited %d; log:\n%s", code, p.Log())
@@ -37,6 +41,18 @@ func startExporter(t *testing.T, ctd *testenv.Containerd, args ...string) *expor
 func waitSuccess(t *testing.T, p *exportertest.Process, want map[string]float64) {
 	t.Helper()
 	p.WaitForMetric(t, "cri_scrape_collector_success", "collector", want)
+}
+
+// waitReady waits until both collectors succeed and every program is
+// attached.
+func waitReady(t *testing.T, p *exportertest.Process) {
+	t.Helper()
+	waitSuccess(t, p, map[string]float64{"cri": 1, "oom": 1})
+	attached := map[string]float64{}
+	for _, prog := range programs() {
+		attached[prog] = 1
+	}
+	p.WaitForMetric(t, "cri_exporter_bpf_program_attached", "program", attached)
 }
 
 // TestRuntimeStoppedAndRestarted: with containerd stopped the exporter
@@ -55,6 +71,24 @@ func TestRuntimeStoppedAndRestarted(t *testing.T) {
 	}
 }
 
+// TestNoEndpointCRIUnsupported: with --cri.endpoint empty the cri collector
+// is unsupported (no success series) and oom serves on.
+func TestNoEndpointCRIUnsupported(t *testing.T) {
+	testenv.RequireRoot(t)
+	p := exportertest.Start(t, binary, "--cri.endpoint=")
+	t.Cleanup(func() {
+		if code := p.Terminate(t); code != 0 {
+			t.Errorf("cri_exporter exited %d; log:\n%s", code, p.Log())
+		}
+	})
+	fams := p.WaitForMetric(t, "cri_exporter_collector_unsupported", "collector", map[string]float64{"cri": 1, "oom": 0})
+	success := exportertest.ByLabel(fams, "cri_scrape_collector_success", "collector")
+	if _, ok := success["cri"]; ok {
+		t.Errorf("cri_scrape_collector_success served for the unsupported cri collector: %v", success)
+	}
+	waitSuccess(t, p, map[string]float64{"oom": 1})
+}
+
 // TestPromtoolAndREADME scrapes an exporter that has seen a pod and an
 // exit: promtool check metrics reports nothing, and README.md's tables
 // list exactly the flags of --help and the metrics of the code.
@@ -67,7 +101,7 @@ func TestPromtoolAndREADME(t *testing.T) {
 	var text []byte
 	exportertest.Eventually(t, func() error {
 		text = p.Get(t, "/metrics").Body
-		if bytes.Contains(text, []byte("cri_container_exits_total{")) && bytes.Contains(text, []byte("cri_event_processing_duration_seconds")) {
+		if bytes.Contains(text, []byte("cri_container_exits_total{")) && bytes.Contains(text, []byte("cri_exporter_event_processing_duration_seconds")) {
 			return nil
 		}
 		return fmt.Errorf("no exit or cgroup event served:\n%s", text)
@@ -79,7 +113,15 @@ func TestPromtoolAndREADME(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	exportertest.CheckREADMEMetrics(t, "README.md", collector.Descs(), fams, exportertest.MetricExceptions{
+	exportertest.CheckREADMEMetrics(t, "README.md", collector.Catalog(), fams, exportertest.MetricExceptions{
+		// Served once a series cap is reached.
+		OnlyOnEvents:         []string{"cri_exporter_series_overflow_total"},
 		UndocumentedPrefixes: []string{"go_", "process_", "promhttp_"},
 	})
+}
+
+// TestREADMEMatchesMetricTable needs no root: README.md's Metrics table
+// documents every metric of the table with its labels, type and collector.
+func TestREADMEMatchesMetricTable(t *testing.T) {
+	exportertest.CheckREADMECatalog(t, "README.md", collector.Catalog())
 }

@@ -6,10 +6,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/bpfleet/bpfleet/internal/bpfload"
 	"github.com/bpfleet/bpfleet/internal/exportertest"
 	"github.com/bpfleet/bpfleet/internal/testenv"
 )
@@ -17,14 +19,15 @@ import (
 // Every collector but block, and the watcher, attach tp_btf programs, which
 // need the kernel's BTF; block uses classic tracepoints and no CO-RE. These
 // tests run the exporter in a private mount namespace where the kernel's
-// BTF is missing or unreadable.
+// BTF, or a tracepoint's format file, is missing.
 
 // btfCollectors are the collectors that cannot load without kernel BTF.
 func btfCollectors() []string { return []string{"oom", "process", "sched", "tcp"} }
 
-// startWithoutBTF runs the exporter with args in a mount namespace of its
-// own where hide (a shell command) has hidden the kernel's BTF.
-func startWithoutBTF(t *testing.T, hide string, args ...string) *exportertest.Process {
+// startHiding runs the exporter with args in a mount namespace of its own
+// where hide (a shell command) has hidden something from it, such as the
+// kernel's BTF.
+func startHiding(t *testing.T, hide string, args ...string) *exportertest.Process {
 	t.Helper()
 	cmd := exec.Command("/bin/sh", append([]string{"-c", hide + ` && exec "$0" "$@"`, binary}, exportertest.ListenArgs(args...)...)...)
 	// Go makes the new namespace's mounts private, so hide's mount stays in it.
@@ -32,16 +35,22 @@ func startWithoutBTF(t *testing.T, hide string, args ...string) *exportertest.Pr
 	return exportertest.StartCmd(t, cmd)
 }
 
-// degraded is kernel_scrape_collector_success with only block loaded.
-func degraded() map[string]float64 {
-	return map[string]float64{"block": 1, "oom": 0, "process": 0, "sched": 0, "tcp": 0}
+// degraded is kernel_scrape_collector_success with only block loaded: a
+// collector that is off for good has no success series.
+func degraded() map[string]float64 { return map[string]float64{"block": 1} }
+
+// unsupported is kernel_exporter_collector_unsupported with only block
+// supported.
+func unsupported() map[string]float64 {
+	return map[string]float64{"block": 0, "oom": 1, "process": 1, "sched": 1, "tcp": 1}
 }
 
 func TestServesBlockWithoutKernelBTF(t *testing.T) {
 	testenv.RequireRoot(t)
-	p := startWithoutBTF(t, "mount -t tmpfs bpfleet-no-btf /sys/kernel/btf")
+	p := startHiding(t, "mount -t tmpfs bpfleet-no-btf /sys/kernel/btf")
+	p.WaitForMetric(t, "kernel_exporter_collector_unsupported", "collector", unsupported())
 	p.WaitForMetric(t, "kernel_scrape_collector_success", "collector", degraded())
-	p.WaitForMetric(t, "kernel_bpf_program_attached", "program",
+	p.WaitForMetric(t, "kernel_exporter_bpf_program_attached", "program",
 		attachedPrograms([]string{"block"}, append(btfCollectors(), watcher)))
 	for _, path := range []string{"/healthz", "/readyz"} {
 		if r := p.Get(t, path); r.Code != http.StatusOK {
@@ -51,7 +60,7 @@ func TestServesBlockWithoutKernelBTF(t *testing.T) {
 
 	// A kernel without BTF cannot get it back: each such collector says so
 	// once, naming the missing BTF, and is not retried.
-	const stayOff = `msg="Collector not supported on this host; it stays off"`
+	const stayOff = `msg="Not supported on this host; the collector stays off"`
 	exportertest.Eventually(t, func() error {
 		for _, c := range btfCollectors() {
 			if n := len(exportertest.LogLines(p.Log(), stayOff, "collector="+c+" ", `err="kernel BTF (/sys/kernel/btf/vmlinux): `, "not supported")); n != 1 {
@@ -86,28 +95,43 @@ func TestServesBlockWithoutKernelBTF(t *testing.T) {
 	}
 }
 
+// TestRetriesCollectorsThatFailToLoad hides the tracefs directory of
+// block:block_rq_issue under an empty tmpfs in the exporter's mount
+// namespace: the block collector cannot read the tracepoint's format, an
+// error that a later attempt may not have (not "unsupported"), so it is
+// retried with backoff while the others serve, and loads once the
+// directory is back.
 func TestRetriesCollectorsThatFailToLoad(t *testing.T) {
 	testenv.RequireRoot(t)
-	// An empty file for vmlinux: the kernel's BTF is there but unreadable, a
-	// load error that a later attempt may not have.
-	p := startWithoutBTF(t, "mount --bind /dev/null /sys/kernel/btf/vmlinux")
-	p.WaitForMetric(t, "kernel_scrape_collector_success", "collector", degraded())
+	const issue = bpfload.TracefsPath + "/events/block/block_rq_issue"
+	if _, err := os.Stat(issue + "/format"); err != nil {
+		t.Skipf("tracefs not at %s: %v", bpfload.TracefsPath, err)
+	}
+	p := startHiding(t, "mount -t tmpfs bpfleet-no-format "+issue)
+	p.WaitForMetric(t, "kernel_scrape_collector_success", "collector",
+		map[string]float64{"block": 0, "oom": 1, "process": 1, "sched": 1, "tcp": 1})
+	p.WaitForMetric(t, "kernel_exporter_collector_unsupported", "collector",
+		map[string]float64{"block": 0, "oom": 0, "process": 0, "sched": 0, "tcp": 0})
 
 	const cannot = `msg="Cannot construct collector"`
 	exportertest.Eventually(t, func() error {
-		for _, c := range btfCollectors() {
-			if n := len(exportertest.LogLines(p.Log(), cannot, "collector="+c+" ", "BTF", "retry_in=")); n < 2 {
-				return fmt.Errorf("%d lines say the %s collector cannot load its BTF and will be retried, want 2 or more", n, c)
-			}
+		if n := len(exportertest.LogLines(p.Log(), cannot, "collector=block ", issue+"/format", "retry_in=")); n < 2 {
+			return fmt.Errorf("%d lines say the block collector cannot read its tracepoint format and will be retried, want 2 or more", n)
 		}
 		return nil
 	})
 	if r := p.Get(t, "/healthz"); r.Code != http.StatusOK {
 		t.Errorf("GET /healthz = %d %s, want 200", r.Code, r.Body)
 	}
-	p.WaitForMetric(t, "kernel_scrape_collector_success", "collector", degraded())
-	if n := len(exportertest.LogLines(p.Log(), "collector=block ", "level=ERROR")); n != 0 {
-		t.Errorf("%d error lines about the block collector, want 0", n)
+
+	if out, err := exec.Command("nsenter", "-t", strconv.Itoa(p.Pid()), "-m", "umount", issue).CombinedOutput(); err != nil {
+		t.Fatalf("uncovering %s in the exporter's mount namespace: %v\n%s", issue, err, out)
+	}
+	waitReady(t, p, allCollectors()...)
+	for _, c := range btfCollectors() {
+		if n := len(exportertest.LogLines(p.Log(), "collector="+c+" ", "level=ERROR")); n != 0 {
+			t.Errorf("%d error lines about the %s collector, want 0", n, c)
+		}
 	}
 	if code := p.Terminate(t); code != 0 {
 		t.Errorf("exit code after SIGTERM = %d, want 0", code)

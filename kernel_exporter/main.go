@@ -6,7 +6,10 @@ package main
 import (
 	"os"
 
+	"github.com/bpfleet/bpfleet/internal/bpfload"
+	"github.com/bpfleet/bpfleet/internal/cri"
 	"github.com/bpfleet/bpfleet/internal/exporter"
+	"github.com/bpfleet/bpfleet/internal/workload"
 	"github.com/bpfleet/bpfleet/kernel_exporter/collector"
 )
 
@@ -18,7 +21,7 @@ func program() exporter.Program {
 		Description: "Per-workload process churn, OOM kills, run-queue latency, TCP and block I/O metrics from eBPF.",
 		DefaultPort: 10061,
 		Collectors:  collector.Specs(),
-		Workload:    true,
+		Components:  []exporter.ComponentSpec{bpfload.Component, cri.Component, workload.Component},
 	}
 }
 

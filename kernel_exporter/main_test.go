@@ -52,7 +52,7 @@ func allCollectors() []string {
 	return names
 }
 
-// attachedPrograms returns kernel_bpf_program_attached as it reads once the
+// attachedPrograms returns kernel_exporter_bpf_program_attached as it reads once the
 // parts named in attached have loaded and those named in failed have failed
 // to.
 func attachedPrograms(attached, failed []string) map[string]float64 {
@@ -85,6 +85,6 @@ func allSucceed(collectors ...string) map[string]float64 {
 func waitReady(t *testing.T, p *exportertest.Process, collectors ...string) map[string]*dto.MetricFamily {
 	t.Helper()
 	p.WaitForMetric(t, "kernel_scrape_collector_success", "collector", allSucceed(collectors...))
-	return p.WaitForMetric(t, "kernel_bpf_program_attached", "program",
+	return p.WaitForMetric(t, "kernel_exporter_bpf_program_attached", "program",
 		attachedPrograms(append([]string{watcher}, collectors...), nil))
 }

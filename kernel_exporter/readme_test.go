@@ -15,7 +15,7 @@ import (
 // onlyOnEvents are the metrics that a scrape serves only once something
 // happened: a series cap was reached, a ring buffer event was handled.
 func onlyOnEvents() []string {
-	return []string{"kernel_series_overflow_total", "kernel_event_processing_duration_seconds"}
+	return []string{"kernel_exporter_series_overflow_total", "kernel_exporter_event_processing_duration_seconds"}
 }
 
 // exporterOwnPrefixes are the prefixes of the Go client's metrics about the
@@ -26,11 +26,17 @@ func TestREADMEListsEveryFlag(t *testing.T) {
 	exportertest.CheckREADMEFlags(t, "README.md", binary)
 }
 
+// TestREADMEMatchesMetricTable needs no root: every metric of the table is
+// documented with its labels, type and collector.
+func TestREADMEMatchesMetricTable(t *testing.T) {
+	exportertest.CheckREADMECatalog(t, "README.md", collector.Catalog())
+}
+
 func TestREADMEListsEveryMetric(t *testing.T) {
 	testenv.RequireRoot(t)
 	p := exportertest.Start(t, binary, "--bpf.enable-stats")
 	served := waitReady(t, p, allCollectors()...)
-	exportertest.CheckREADMEMetrics(t, "README.md", collector.Descs(), served, exportertest.MetricExceptions{
+	exportertest.CheckREADMEMetrics(t, "README.md", collector.Catalog(), served, exportertest.MetricExceptions{
 		OnlyOnEvents:         onlyOnEvents(),
 		UndocumentedPrefixes: exporterOwnPrefixes(),
 	})

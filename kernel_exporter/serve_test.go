@@ -44,7 +44,7 @@ func TestNoCollectorFlagRemovesItsSeries(t *testing.T) {
 	testenv.RequireRoot(t)
 	p := exportertest.Start(t, binary, "--no-collector.tcp")
 	others := []string{"block", "oom", "process", "sched"}
-	// waitReady fails unless kernel_bpf_program_attached lists exactly the
+	// waitReady fails unless kernel_exporter_bpf_program_attached lists exactly the
 	// programs of the others and the watcher.
 	fams := waitReady(t, p, others...)
 	for name, fam := range fams {
@@ -103,7 +103,7 @@ func TestBadFlagsExitWithUsageError(t *testing.T) {
 		{"--no-such-flag", "kernel_exporter: error: unknown long flag '--no-such-flag', try --help\n"},
 		{"--collector.tpc", "kernel_exporter: error: unknown long flag '--collector.tpc', try --help\n"},
 		{"--web.max-requests=abc", `kernel_exporter: error: --web.max-requests: strconv.ParseFloat: parsing "abc": invalid syntax, try --help` + "\n"},
-		{"--workload.cri-timeout=soon", `kernel_exporter: error: --workload.cri-timeout: time: invalid duration "soon", try --help` + "\n"},
+		{"--cri.timeout=soon", `kernel_exporter: error: --cri.timeout: time: invalid duration "soon", try --help` + "\n"},
 		{"--log.level=loud", "kernel_exporter: error: --log.level: unrecognized log level loud, try --help\n"},
 	} {
 		t.Run(tt.arg, func(t *testing.T) {

@@ -7,7 +7,6 @@ package mixins
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -161,7 +160,7 @@ func (w *cniWorkload) runPod() (string, error) {
 // sends to a closed port there are dropped (NO_SOCKET) in the pod.
 func dropSocket(t *testing.T, ctd *testenv.Containerd, pod *testenv.Pod) *net.UDPConn {
 	t.Helper()
-	path := podNetns(t, ctd, pod)
+	path := pod.Netns
 	// EnterNetns takes a name under /run/netns; a path relative to it
 	// reaches the bind mount containerd made wherever it is.
 	rel, err := filepath.Rel("/run/netns", path)
@@ -187,33 +186,4 @@ func drop(conn *net.UDPConn) {
 	for range 5 {
 		_, _ = conn.WriteToUDP([]byte("drop me"), to)
 	}
-}
-
-// podNetns returns the bind mount of pod's network namespace, from
-// containerd's verbose sandbox status.
-func podNetns(t *testing.T, ctd *testenv.Containerd, pod *testenv.Pod) string {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), criTimeout)
-	defer cancel()
-	st, err := ctd.Runtime.PodSandboxStatus(ctx, &runtimeapi.PodSandboxStatusRequest{PodSandboxId: pod.ID, Verbose: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var info struct {
-		RuntimeSpec struct {
-			Linux struct {
-				Namespaces []struct{ Type, Path string }
-			}
-		}
-	}
-	if err := json.Unmarshal([]byte(st.GetInfo()["info"]), &info); err != nil {
-		t.Fatal(err)
-	}
-	for _, ns := range info.RuntimeSpec.Linux.Namespaces {
-		if ns.Type == "network" && ns.Path != "" {
-			return ns.Path
-		}
-	}
-	t.Fatalf("pod %s has no network namespace path", pod.ID)
-	return ""
 }

@@ -31,17 +31,22 @@ enum plugin_event_kind {
 	PLUGIN_EXIT = 2,
 };
 
-struct plugin_exec_event {
-	__u32 kind; /* PLUGIN_EXEC */
+/* First member of every record of plugin_events: user space reads it to
+ * tell the records apart. */
+struct plugin_event_header {
+	enum plugin_event_kind kind;
 	__u32 tgid;
+};
+
+struct plugin_exec_event {
+	struct plugin_event_header hdr; /* PLUGIN_EXEC */
 	__u32 env_len; /* bytes of env that hold the environment's tail */
-	char name[PLUGIN_NAME_MAX];
-	char env[PLUGIN_ENV_MAX];
+	__u8 name[PLUGIN_NAME_MAX];
+	__u8 env[PLUGIN_ENV_MAX];
 };
 
 struct plugin_exit_event {
-	__u32 kind; /* PLUGIN_EXIT */
-	__u32 tgid;
+	struct plugin_event_header hdr; /* PLUGIN_EXIT */
 	__u32 status; /* as wait(2): low 7 bits a signal, bits 8-15 the exit code */
 	__u32 pad;
 	__u64 duration_ns;
@@ -83,7 +88,7 @@ static __always_inline int is_plugin(struct file *file)
 
 /* read_env copies the last PLUGIN_ENV_MAX bytes of the new program's
  * environment, present in memory at exec time, and returns how many. */
-static __always_inline __u32 read_env(struct task_struct *task, char *buf)
+static __always_inline __u32 read_env(struct task_struct *task, __u8 *buf)
 {
 	struct mm_struct *mm = task->mm;
 	unsigned long start = mm->env_start, end = mm->env_end;
@@ -117,8 +122,8 @@ int BPF_PROG(plugin_exec, struct task_struct *p, pid_t old_pid, struct linux_bin
 		bpf_ringbuf_discard(ev, 0);
 		return 0;
 	}
-	ev->kind = PLUGIN_EXEC;
-	ev->tgid = tgid;
+	ev->hdr.kind = PLUGIN_EXEC;
+	ev->hdr.tgid = tgid;
 	bpf_probe_read_kernel_str(ev->name, sizeof(ev->name), file->f_path.dentry->d_name.name);
 	ev->env_len = read_env(p, ev->env);
 	bpf_ringbuf_submit(ev, 0);
@@ -152,8 +157,8 @@ int BPF_PROG(plugin_exit, struct task_struct *p, bool group_dead)
 		lost_event(&lost_events, LOST_RINGBUF_FULL);
 		return 0;
 	}
-	ev->kind = PLUGIN_EXIT;
-	ev->tgid = tgid;
+	ev->hdr.kind = PLUGIN_EXIT;
+	ev->hdr.tgid = tgid;
 	ev->status = exit_status(p);
 	ev->pad = 0;
 	ev->duration_ns = duration;

@@ -14,7 +14,7 @@
 #include "bpfleet/maps.h"
 #include "bpfleet/histogram.h"
 
-/* hist_key.labels values; collector/block.go names them. */
+/* hist_key.labels values; collector/block.go names them from the generated constants. */
 enum block_op {
 	EV_BLOCK_OP_READ = 0,
 	EV_BLOCK_OP_WRITE = 1,
@@ -22,6 +22,9 @@ enum block_op {
 	EV_BLOCK_OP_DISCARD = 3,
 	EV_BLOCK_OP_OTHER = 4,
 };
+
+/* Keep the enum in BTF for bpf2go's -type (collector/gen.go). */
+const enum block_op *unused_block_op __attribute__((unused));
 
 /* The fields used of block:block_rq_issue and block:block_rq_complete. */
 struct block_rq_ctx {
@@ -57,7 +60,7 @@ struct {
 
 DECLARE_LOST_EVENTS;
 
-static __always_inline __u32 op_of(char c)
+static __always_inline enum block_op op_of(char c)
 {
 	switch (c) {
 	case 'R':
@@ -73,7 +76,7 @@ static __always_inline __u32 op_of(char c)
 }
 
 /* rwbs starts with 'F' for a preflush, then the operation's letter. */
-static __always_inline __u32 block_op(const char *rwbs)
+static __always_inline enum block_op block_op(const char *rwbs)
 {
 	if (rwbs[0] == 'F' && (rwbs[1] == 'R' || rwbs[1] == 'W' || rwbs[1] == 'D'))
 		return op_of(rwbs[1]);

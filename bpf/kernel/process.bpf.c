@@ -9,7 +9,7 @@
 #include <bpf/bpf_tracing.h>
 #include "bpfleet/maps.h"
 
-/* counter_key.event values; collector/process.go names them. */
+/* counter_key.event values; collector/process.go names them from the generated constants. */
 enum process_event {
 	EV_PROCESS_EXEC = 0,
 	EV_PROCESS_FORK = 1,
@@ -17,6 +17,9 @@ enum process_event {
 	EV_PROCESS_EXIT_FAILURE = 3,
 	EV_PROCESS_EXIT_SIGNAL = 4,
 };
+
+/* Keep the enum in BTF for bpf2go's -type (collector/gen.go). */
+const enum process_event *unused_process_event __attribute__((unused));
 
 #define SIGNAL_GROUP_EXIT 0x00000004
 
@@ -29,7 +32,7 @@ struct {
 
 DECLARE_LOST_EVENTS;
 
-static __always_inline void count(__u32 event)
+static __always_inline void count(enum process_event event)
 {
 	struct counter_key key = { .id = bpf_get_current_cgroup_id(), .event = event };
 	counter_add(&process_counts, &lost_events, &key, 1);
@@ -56,7 +59,7 @@ int BPF_PROG(process_fork, struct task_struct *parent, struct task_struct *child
  * told to exit (exit_group, fatal signal), else the last thread's own code.
  * Layout as in wait(2): low 7 bits a signal, bits 8-15 the exit code.
  */
-static __always_inline __u32 exit_outcome(struct task_struct *p)
+static __always_inline enum process_event exit_outcome(struct task_struct *p)
 {
 	struct signal_struct *sig = p->signal;
 	int code = p->exit_code;

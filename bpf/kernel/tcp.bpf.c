@@ -22,14 +22,14 @@
 #define ETH_P_IP 0x0800
 #define ETH_P_IPV6 0x86DD
 
-/* Families, in counter_key.event's low bit and in hist_key.labels. */
+/* Families, in counter_key.event's low bits and in hist_key.labels. */
 enum tcp_family {
 	EV_TCP_FAMILY_IPV4 = 0,
 	EV_TCP_FAMILY_IPV6 = 1,
 	EV_TCP_FAMILY_OTHER = 2,
 };
 
-/* counter_key.event = kind << 1 | family; collector/tcp.go names them. */
+/* Kinds of counted events; collector/tcp.go names them. */
 enum tcp_kind {
 	EV_TCP_CONNECT_OUTBOUND = 0,
 	EV_TCP_CONNECT_INBOUND = 1,
@@ -38,6 +38,24 @@ enum tcp_kind {
 	EV_TCP_RESET_SENT = 4,
 	EV_TCP_RESET_RECEIVED = 5,
 };
+
+/*
+ * counter_key.event = kind << TCP_EVENT_FAMILY_BITS | family: the one
+ * encoding, which collector/tcp.go's tcpEvent reads from the generated
+ * constants.
+ */
+enum tcp_event_layout {
+	TCP_EVENT_FAMILY_BITS = 1,
+};
+
+_Static_assert(EV_TCP_FAMILY_IPV6 < (1 << TCP_EVENT_FAMILY_BITS), "a counted family must fit its bits");
+
+/* Keep the enums in BTF for bpf2go's -type (collector/gen.go). */
+const struct {
+	enum tcp_family family;
+	enum tcp_kind kind;
+	enum tcp_event_layout layout;
+} *unused_tcp_enums __attribute__((unused));
 
 struct connect_start {
 	__u64 ts;
@@ -67,7 +85,7 @@ struct {
 
 DECLARE_LOST_EVENTS;
 
-static __always_inline __u32 sk_family(const struct sock *sk)
+static __always_inline enum tcp_family sk_family(const struct sock *sk)
 {
 	switch (sk->__sk_common.skc_family) {
 	case AF_INET:
@@ -78,16 +96,21 @@ static __always_inline __u32 sk_family(const struct sock *sk)
 	return EV_TCP_FAMILY_OTHER;
 }
 
-static __always_inline void count(__u64 cgroup, __u32 kind, __u32 family)
+static __always_inline __u32 tcp_event(enum tcp_kind kind, enum tcp_family family)
 {
-	struct counter_key key = { .id = cgroup, .event = kind << 1 | family };
+	return kind << TCP_EVENT_FAMILY_BITS | family;
+}
+
+static __always_inline void count(__u64 cgroup, enum tcp_kind kind, enum tcp_family family)
+{
+	struct counter_key key = { .id = cgroup, .event = tcp_event(kind, family) };
 	counter_add(&tcp_counts, &lost_events, &key, 1);
 }
 
 /* count_sk counts an event of a full socket under the socket's cgroup. */
-static __always_inline void count_sk(const struct sock *sk, __u32 kind)
+static __always_inline void count_sk(const struct sock *sk, enum tcp_kind kind)
 {
-	__u32 family = sk_family(sk);
+	enum tcp_family family = sk_family(sk);
 	if (family == EV_TCP_FAMILY_OTHER)
 		return;
 	count(sock_cgroup_id(sk), kind, family);
@@ -98,7 +121,7 @@ int BPF_PROG(tcp_set_state, const struct sock *sk, const int oldstate, const int
 {
 	if (sk->sk_protocol != IPPROTO_TCP)
 		return 0;
-	__u32 family = sk_family(sk);
+	enum tcp_family family = sk_family(sk);
 	if (family == EV_TCP_FAMILY_OTHER)
 		return 0;
 	__u64 addr = (__u64)sk;
@@ -146,14 +169,14 @@ int BPF_PROG(tcp_retransmit, const struct sock *sk, const struct sk_buff *skb, i
 {
 	if (err != 0)
 		return 0; /* not sent: the kernel does not count it either */
-	__u32 family = sk_family(sk);
+	enum tcp_family family = sk_family(sk);
 	if (family == EV_TCP_FAMILY_OTHER)
 		return 0;
 	struct tcp_skb_cb *cb = (struct tcp_skb_cb *)skb->cb;
 	__u16 segs = BPF_CORE_READ(cb, tcp_gso_segs);
 	struct counter_key key = {
 		.id = sock_cgroup_id(sk),
-		.event = EV_TCP_RETRANSMIT << 1 | family,
+		.event = tcp_event(EV_TCP_RETRANSMIT, family),
 	};
 	counter_add(&tcp_counts, &lost_events, &key, segs ? segs : 1);
 	return 0;
@@ -171,7 +194,7 @@ int BPF_PROG(tcp_send_reset, const struct sock *sk, const struct sk_buff *skb)
 		count_sk(sk, EV_TCP_RESET_SENT);
 		return 0;
 	}
-	__u32 family = EV_TCP_FAMILY_OTHER;
+	enum tcp_family family = EV_TCP_FAMILY_OTHER;
 	if (sk) {
 		family = sk_family(sk);
 	} else if (skb) {

@@ -6,7 +6,6 @@ package collector
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net"
 	"os"
@@ -34,7 +33,7 @@ import (
 func TestPodsInvokePlugins(t *testing.T) {
 	const n = 3
 	ctd := testenv.StartContainerd(t, testenv.WithPrivateCNIPlugins())
-	h := collectortest.New(t, "cni", pluginsCollectorOf(ctd.CNIBinDir))
+	h := collectortest.New(t, "cni", "plugins", pluginsCollectorOf(ctd.CNIBinDir))
 	var pods []*testenv.Pod
 	for i := range n {
 		pods = append(pods, ctd.RunPod(t, testenv.PodSpec{Namespace: "shop", Name: fmt.Sprintf("web-%d", i)}))
@@ -74,8 +73,8 @@ func TestIPAMPoolExhausted(t *testing.T) {
 	ctd := testenv.StartContainerd(t, testenv.WithPrivateCNIPlugins(), testenv.WithCNIRange(testenv.CNIRange{
 		Subnet: subnet + ".0/24", RangeStart: subnet + ".10", RangeEnd: subnet + ".11",
 	}))
-	plugins := collectortest.New(t, "cni", pluginsCollectorOf(ctd.CNIBinDir))
-	ipam := collectortest.New(t, "cni", func(context.Context, exporter.Env) (exporter.Collector, error) {
+	plugins := collectortest.New(t, "cni", "plugins", pluginsCollectorOf(ctd.CNIBinDir))
+	ipam := collectortest.New(t, "cni", "ipam", func(context.Context, exporter.Env) (exporter.Collector, error) {
 		return newIPAM(ipamConfig{DataDir: "/nonexistent", ConfDir: filepath.Join(ctd.Dir, "net.d")}), nil
 	})
 	ctd.RunPod(t, testenv.PodSpec{Namespace: "shop", Name: "web-0"})
@@ -122,8 +121,8 @@ func runPodSandbox(ctd *testenv.Containerd, name string) error {
 // namespace are alive until removed; each of the four was created once.
 func TestNetworkNamespaces(t *testing.T) {
 	ctd := testenv.StartContainerd(t)
-	h := collectortest.New(t, "cni", func(_ context.Context, env exporter.Env) (exporter.Collector, error) {
-		return newNetns(env, hostPaths())
+	h := collectortest.New(t, "cni", "netns", func(ctx context.Context, env exporter.Env) (exporter.Collector, error) {
+		return newNetns(ctx, env, hostPaths())
 	})
 	const alive, created = "cni_network_namespaces{}", "cni_network_namespaces_created_total{}"
 	before := h.Scrape()
@@ -159,13 +158,11 @@ func TestNetworkNamespaces(t *testing.T) {
 func TestDropsAttributedToPod(t *testing.T) {
 	const sent = 5
 	ctd := testenv.StartContainerd(t)
-	h := collectortest.New(t, "cni", func(_ context.Context, env exporter.Env) (exporter.Collector, error) {
-		return newDrops(env, dropsConfig{Endpoint: ctd.Endpoint, Timeout: 5 * time.Second, MaxPods: 10}, hostPaths())
-	})
+	h := collectortest.New(t, "cni", "drops", dropsCollectorOf, collectortest.WithCRIEndpoint(ctd.Endpoint))
 	pod := ctd.RunPod(t, testenv.PodSpec{Namespace: "shop", Name: "web-0"})
 	series := []string{"namespace", "shop", "pod", "web-0", "reason", "NO_SOCKET"}
 	before := h.Scrape()
-	if err := sendUDP(podNetnsPath(t, ctd, pod), "127.0.0.1:9", sent); err != nil {
+	if err := sendUDP(pod.Netns, "127.0.0.1:9", sent); err != nil {
 		t.Fatal(err)
 	}
 	after := h.Scrape()
@@ -174,61 +171,51 @@ func TestDropsAttributedToPod(t *testing.T) {
 	}
 }
 
-// podNetnsPath returns the bind mount of a pod's network namespace, from
-// containerd's verbose sandbox status.
-func podNetnsPath(t *testing.T, ctd *testenv.Containerd, pod *testenv.Pod) string {
-	t.Helper()
-	st, err := ctd.Runtime.PodSandboxStatus(context.Background(), &runtimeapi.PodSandboxStatusRequest{PodSandboxId: pod.ID, Verbose: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var info sandboxInfo
-	if err := json.Unmarshal([]byte(st.GetInfo()["info"]), &info); err != nil {
-		t.Fatal(err)
-	}
-	for _, ns := range info.RuntimeSpec.Linux.Namespaces {
-		if ns.Type == "network" && ns.Path != "" {
-			return ns.Path
-		}
-	}
-	t.Fatalf("pod %s has no network namespace path in %s", pod.ID, st.GetInfo()["info"])
-	return ""
-}
-
 // sendUDP sends n datagrams to addr from a socket in the network namespace
-// at path, on a thread of its own that is discarded afterwards.
+// at path.
 func sendUDP(path, addr string, n int) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread() // never unlocked: the thread leaves with the goroutine
-		errc <- sendUDPLocked(path, addr, n)
-	}()
-	return <-errc
-}
-
-func sendUDPLocked(path, addr string, n int) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
-		return fmt.Errorf("entering %s: %w", path, err)
-	}
 	to, err := net.ResolveUDPAddr("udp", addr)
 	if err != nil {
 		return err
 	}
-	// Unconnected, so that the ICMP port unreachable errors are ignored.
+	return inNetns(path, func() error { return sendFrom(to, n, []byte("drop me")) })
+}
+
+// sendFrom sends n datagrams of payload to addr from an unconnected socket
+// of 127.0.0.1, so that ICMP port unreachable errors are ignored.
+func sendFrom(to *net.UDPAddr, n int, payload []byte) error {
 	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
 	for range n {
-		if _, err := conn.WriteToUDP([]byte("drop me"), to); err != nil {
+		if _, err := conn.WriteToUDP(payload, to); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// inNetns runs f in the network namespace at path, on a thread of its own
+// that is discarded afterwards.
+func inNetns(path string, f func() error) error {
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread leaves with the goroutine
+		errc <- enterNetns(path, f)
+	}()
+	return <-errc
+}
+
+func enterNetns(path string, f func() error) error {
+	ns, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer ns.Close()
+	if err := unix.Setns(int(ns.Fd()), unix.CLONE_NEWNET); err != nil {
+		return fmt.Errorf("entering %s: %w", path, err)
+	}
+	return f()
 }

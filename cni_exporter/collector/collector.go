@@ -14,30 +14,21 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/bpfleet/bpfleet/internal/exporter"
+	"github.com/bpfleet/bpfleet/internal/series"
 )
-
-const namespace = "cni"
 
 // Defaults of the collector flags.
 const (
 	DefaultBinDirs     = "/opt/cni/bin,/usr/lib/cni"
 	DefaultConfDir     = "/etc/cni/net.d"
 	DefaultIPAMDataDir = "/var/lib/cni/networks"
-	DefaultEndpoint    = "unix:///run/containerd/containerd.sock"
-	DefaultTimeout     = 2 * time.Second
-	DefaultMaxPods     = 1000
 )
 
-// grace is how long a pod that the runtime no longer lists keeps its drop
-// series, so that its last drops are scraped.
-const grace = 5 * time.Minute
-
-// Specs returns cni_exporter's collectors, all on by default.
+// Specs returns cni_exporter's collectors, all on by default. plugins,
+// netns and drops need the bpf component (bpfload.Component); drops the cri
+// component (cri.Component) too.
 func Specs() []exporter.Spec {
 	return []exporter.Spec{pluginsSpec(), netnsSpec(), ipamSpec(), dropsSpec()}
 }
@@ -49,7 +40,7 @@ func pluginsSpec() exporter.Spec {
 				Default(DefaultBinDirs).String()
 			fs.Validate(func() error { return validateList("--collector.plugins.bin-dir", *dirs) })
 			return func(ctx context.Context, env exporter.Env) (exporter.Collector, error) {
-				return newPlugins(env, splitList(*dirs))
+				return newPlugins(ctx, env, splitList(*dirs))
 			}
 		}}
 }
@@ -57,7 +48,7 @@ func pluginsSpec() exporter.Spec {
 func netnsSpec() exporter.Spec {
 	return exporter.Spec{Name: "netns", Help: "network namespaces alive, and created (from the kernel)", Default: true,
 		Constructor: func(ctx context.Context, env exporter.Env) (exporter.Collector, error) {
-			return newNetns(env, hostPaths())
+			return newNetns(ctx, env, hostPaths())
 		}}
 }
 
@@ -75,39 +66,14 @@ func ipamSpec() exporter.Spec {
 		}}
 }
 
+// dropsSpec's --collector.drops.max-series caps the pods with series of
+// their own.
 func dropsSpec() exporter.Spec {
 	return exporter.Spec{Name: "drops", Help: "packets dropped by the kernel, by reason and pod (skb:kfree_skb, pods through CRI)", Default: true,
-		Flags: func(fs *exporter.FlagSet) exporter.New {
-			var cfg dropsConfig
-			fs.Flag("cri-endpoint", "CRI socket of the container runtime, to map network namespaces to pods; CRI-O's is unix:///run/crio/crio.sock.").
-				Default(DefaultEndpoint).StringVar(&cfg.Endpoint)
-			fs.Flag("cri-timeout", "Timeout of one CRI request.").
-				Default(DefaultTimeout.String()).DurationVar(&cfg.Timeout)
-			fs.Flag("max-pods", "Pods with their own cni_packet_drops_total series; drops of further pods are summed under pod=\"__overflow__\". 0: no cap.").
-				Default(fmt.Sprint(DefaultMaxPods)).IntVar(&cfg.MaxPods)
-			fs.Validate(func() error {
-				if cfg.MaxPods < 0 {
-					return fmt.Errorf("--collector.drops.max-pods: %d is negative", cfg.MaxPods)
-				}
-				return nil
-			})
-			return func(ctx context.Context, env exporter.Env) (exporter.Collector, error) {
-				return newDrops(env, cfg, hostPaths())
-			}
+		MaxSeries: series.DefaultMaxSeries,
+		Constructor: func(ctx context.Context, env exporter.Env) (exporter.Collector, error) {
+			return newDrops(ctx, env, hostPaths())
 		}}
-}
-
-// Descs returns the descriptors of every metric the collectors serve (the
-// scaffold's and self-metrics aside), for documentation checks.
-func Descs() []*prometheus.Desc {
-	return []*prometheus.Desc{
-		invocationsDesc, durationDesc, netnsDesc, netnsCreatedDesc,
-		ipamAllocatedDesc, ipamCapacityDesc, dropsDesc,
-	}
-}
-
-func newDesc(name, help string, labels ...string) *prometheus.Desc {
-	return prometheus.NewDesc(prometheus.BuildFQName(namespace, "", name), help, labels, nil)
 }
 
 // splitList returns the non-empty, trimmed elements of a comma-separated

@@ -2,25 +2,9 @@ package collector
 
 import (
 	"bytes"
-	"encoding/binary"
 	"fmt"
 	"time"
 	"unsafe"
-)
-
-// Kinds of plugin events (enum plugin_event_kind).
-const (
-	kindExec = 1
-	kindExit = 2
-)
-
-// Offsets of struct plugin_exec_event, from its bpf2go mirror.
-var (
-	execNameOffset = int(unsafe.Offsetof(pluginPluginExecEvent{}.Name))
-	execEnvOffset  = int(unsafe.Offsetof(pluginPluginExecEvent{}.Env))
-	execEventSize  = int(unsafe.Sizeof(pluginPluginExecEvent{}))
-	exitEventSize  = int(unsafe.Sizeof(pluginPluginExitEvent{}))
-	envMax         = len(pluginPluginExecEvent{}.Env)
 )
 
 // execEvent is the exec of a plugin binary.
@@ -46,46 +30,57 @@ func (e exitEvent) result() string {
 	return "failure"
 }
 
-// parsePluginEvent decodes a record of plugin_events into an execEvent or
-// an exitEvent.
+// parsePluginEvent decodes a record of plugin_events (struct
+// plugin_exec_event or plugin_exit_event, told apart by their common
+// struct plugin_event_header) into an execEvent or an exitEvent.
 func parsePluginEvent(raw []byte) (any, error) {
-	if len(raw) < 8 {
-		return nil, fmt.Errorf("plugin event of %d bytes", len(raw))
+	var hdr pluginPluginEventHeader
+	if err := decode(raw, &hdr); err != nil {
+		return nil, fmt.Errorf("plugin event: %w", err)
 	}
-	switch kind := binary.NativeEndian.Uint32(raw); kind {
-	case kindExec:
-		return parseExec(raw)
-	case kindExit:
-		if len(raw) < exitEventSize {
-			return nil, fmt.Errorf("exit event of %d bytes", len(raw))
+	switch hdr.Kind {
+	case pluginPluginEventKindPLUGIN_EXEC:
+		var ev pluginPluginExecEvent
+		if err := decode(raw, &ev); err != nil {
+			return nil, fmt.Errorf("exec event: %w", err)
 		}
-		return exitEvent{
-			tgid:     binary.NativeEndian.Uint32(raw[4:]),
-			status:   binary.NativeEndian.Uint32(raw[8:]),
-			duration: time.Duration(binary.NativeEndian.Uint64(raw[16:])),
-		}, nil
+		return parseExec(&ev)
+	case pluginPluginEventKindPLUGIN_EXIT:
+		var ev pluginPluginExitEvent
+		if err := decode(raw, &ev); err != nil {
+			return nil, fmt.Errorf("exit event: %w", err)
+		}
+		return exitEvent{tgid: ev.Hdr.Tgid, status: ev.Status, duration: time.Duration(ev.DurationNs)}, nil
 	default:
-		return nil, fmt.Errorf("plugin event of kind %d", kind)
+		return nil, fmt.Errorf("plugin event of kind %d", hdr.Kind)
 	}
 }
 
-func parseExec(raw []byte) (execEvent, error) {
-	if len(raw) < execEventSize {
-		return execEvent{}, fmt.Errorf("exec event of %d bytes", len(raw))
+// decode fills *v, a struct that bpf2go generated from the C record (host
+// layout, fixed-size fields only), with the start of raw, as the kernel
+// wrote it. A copy rather than binary.Read, which walks the 4 KiB of an
+// exec event's environment byte by byte.
+func decode[T any](raw []byte, v *T) error {
+	size := int(unsafe.Sizeof(*v))
+	if len(raw) < size {
+		return fmt.Errorf("%d bytes, want %d", len(raw), size)
 	}
-	envLen := int(binary.NativeEndian.Uint32(raw[8:]))
-	if envLen > envMax {
-		return execEvent{}, fmt.Errorf("exec event with %d bytes of environment", envLen)
+	copy(unsafe.Slice((*byte)(unsafe.Pointer(v)), size), raw)
+	return nil
+}
+
+func parseExec(ev *pluginPluginExecEvent) (execEvent, error) {
+	if int(ev.EnvLen) > len(ev.Env) {
+		return execEvent{}, fmt.Errorf("exec event with %d bytes of environment", ev.EnvLen)
 	}
-	name, _, _ := bytes.Cut(raw[execNameOffset:execEnvOffset], []byte{0})
+	name, _, _ := bytes.Cut(ev.Name[:], []byte{0})
 	if len(name) == 0 {
 		return execEvent{}, fmt.Errorf("exec event without a plugin name")
 	}
-	env := raw[execEnvOffset : execEnvOffset+envLen]
 	return execEvent{
-		tgid:    binary.NativeEndian.Uint32(raw[4:]),
+		tgid:    ev.Hdr.Tgid,
 		plugin:  string(name),
-		command: cniCommand(env, envLen == envMax),
+		command: cniCommand(ev.Env[:ev.EnvLen], int(ev.EnvLen) == len(ev.Env)),
 	}, nil
 }
 

@@ -14,15 +14,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-var (
-	ipamAllocatedDesc = newDesc("ipam_addresses_allocated",
-		"Addresses that host-local has handed out in the range: the address files in its data directory for the network.",
-		"network", "range")
-	ipamCapacityDesc = newDesc("ipam_addresses_capacity",
-		"Addresses host-local can hand out in the range, as it allocates: rangeStart to rangeEnd (by default the subnet without its network and IPv4 broadcast addresses) less the gateway.",
-		"network", "range")
-)
-
 // ipamConfig is the ipam collector's flags.
 type ipamConfig struct {
 	DataDir string // host-local's default data directory
@@ -33,10 +24,13 @@ type ipamConfig struct {
 // directory and the allocations from host-local's data directories at
 // each scrape.
 type ipamCollector struct {
-	cfg ipamConfig
+	cfg                 ipamConfig
+	allocated, capacity *prometheus.Desc
 }
 
-func newIPAM(cfg ipamConfig) *ipamCollector { return &ipamCollector{cfg: cfg} }
+func newIPAM(cfg ipamConfig) *ipamCollector {
+	return &ipamCollector{cfg: cfg, allocated: ipamAllocated.Desc(), capacity: ipamCapacity.Desc()}
+}
 
 // Update serves every range of every parseable network; a configuration
 // file that cannot be read or parsed fails the scrape after the others are
@@ -48,8 +42,8 @@ func (c *ipamCollector) Update(_ context.Context, ch chan<- prometheus.Metric) e
 		return errors.Join(cfgErr, err)
 	}
 	for i, r := range ranges {
-		ch <- prometheus.MustNewConstMetric(ipamAllocatedDesc, prometheus.GaugeValue, float64(allocated[i]), r.network, r.label)
-		ch <- prometheus.MustNewConstMetric(ipamCapacityDesc, prometheus.GaugeValue, r.capacity(), r.network, r.label)
+		ch <- prometheus.MustNewConstMetric(c.allocated, prometheus.GaugeValue, float64(allocated[i]), r.network, r.label)
+		ch <- prometheus.MustNewConstMetric(c.capacity, prometheus.GaugeValue, r.capacity(), r.network, r.label)
 	}
 	return cfgErr
 }

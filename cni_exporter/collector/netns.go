@@ -14,13 +14,7 @@ import (
 
 	"github.com/bpfleet/bpfleet/internal/bpfload"
 	"github.com/bpfleet/bpfleet/internal/exporter"
-)
-
-var (
-	netnsDesc = newDesc("network_namespaces",
-		"Distinct network namespaces on the host that a process is in or that are bind-mounted under /run/netns or /var/run/netns.")
-	netnsCreatedDesc = newDesc("network_namespaces_created_total",
-		"Network namespaces created, from the kernel: successful unshare, clone and clone3 calls with CLONE_NEWNET since the exporter started.")
+	"github.com/bpfleet/bpfleet/internal/maps"
 )
 
 // paths are where the host's processes and named network namespaces are.
@@ -38,20 +32,27 @@ func hostPaths() paths {
 // the bind mount directories at each scrape) and those created (an
 // in-kernel counter).
 type netnsCollector struct {
-	objs  netnsObjects
-	set   *bpfload.Set
-	paths paths
+	objs    netnsObjects
+	set     *bpfload.Set
+	env     exporter.Env
+	paths   paths
+	alive   *prometheus.Desc
+	created *prometheus.Desc
 }
 
 // newNetns loads and attaches the syscall tracepoints of unshare, clone
 // and clone3 (tracefs is mounted when missing). Close detaches them.
-func newNetns(env exporter.Env, p paths) (*netnsCollector, error) {
+func newNetns(ctx context.Context, env exporter.Env, p paths) (*netnsCollector, error) {
+	loader, err := bpfload.FromEnv(ctx, env)
+	if err != nil {
+		return nil, err
+	}
 	spec, err := loadNetns()
 	if err != nil {
 		return nil, err
 	}
-	c := &netnsCollector{paths: p}
-	if c.set, err = bpfload.Load(spec, &c.objs, env.Self); err != nil {
+	c := &netnsCollector{env: env, paths: p, alive: networkNamespaces.Desc(), created: networkNamespacesCreated.Desc()}
+	if c.set, err = loader.Load(spec, &c.objs); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -62,17 +63,13 @@ func (c *netnsCollector) Update(_ context.Context, ch chan<- prometheus.Metric) 
 	if err != nil {
 		return err
 	}
-	var perCPU []uint64
-	if err := c.objs.NetnsCreated.Lookup(uint32(0), &perCPU); err != nil {
+	created, err := maps.ReadPerCPU[uint32](c.objs.NetnsCreated, func(a, b uint64) uint64 { return a + b })
+	if err != nil {
 		return fmt.Errorf("reading netns_created: %w", err)
 	}
-	var created uint64
-	for _, n := range perCPU {
-		created += n
-	}
-	ch <- prometheus.MustNewConstMetric(netnsDesc, prometheus.GaugeValue, float64(len(live)))
-	ch <- prometheus.MustNewConstMetric(netnsCreatedDesc, prometheus.CounterValue, float64(created))
-	return nil
+	ch <- prometheus.MustNewConstMetric(c.alive, prometheus.GaugeValue, float64(len(live)))
+	ch <- prometheus.MustNewConstMetric(c.created, prometheus.CounterValue, float64(created[0]))
+	return maps.ReportLost(c.env.Self, c.env.Name, c.objs.LostEvents)
 }
 
 // Close detaches the programs.

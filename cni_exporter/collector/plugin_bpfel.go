@@ -20,19 +20,30 @@ type pluginPluginDir struct {
 	Pad uint32
 }
 
+type pluginPluginEventHeader struct {
+	_    structs.HostLayout
+	Kind pluginPluginEventKind
+	Tgid uint32
+}
+
+type pluginPluginEventKind uint32
+
+const (
+	pluginPluginEventKindPLUGIN_EXEC pluginPluginEventKind = 1
+	pluginPluginEventKindPLUGIN_EXIT pluginPluginEventKind = 2
+)
+
 type pluginPluginExecEvent struct {
 	_      structs.HostLayout
-	Kind   uint32
-	Tgid   uint32
+	Hdr    pluginPluginEventHeader
 	EnvLen uint32
-	Name   [64]int8
-	Env    [4096]int8
+	Name   [64]uint8
+	Env    [4096]uint8
 }
 
 type pluginPluginExitEvent struct {
 	_          structs.HostLayout
-	Kind       uint32
-	Tgid       uint32
+	Hdr        pluginPluginEventHeader
 	Status     uint32
 	Pad        uint32
 	DurationNs uint64

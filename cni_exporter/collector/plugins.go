@@ -5,13 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
-	"sync"
 	"time"
 
 	"github.com/cilium/ebpf"
-	"github.com/cilium/ebpf/ringbuf"
 	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sys/unix"
@@ -21,25 +18,11 @@ import (
 	"github.com/bpfleet/bpfleet/internal/maps"
 )
 
-const (
-	invocationsHelp = "CNI plugin processes that ran to their end, by plugin binary, CNI_COMMAND (ADD, DEL, CHECK, VERSION, GC, STATUS, other) and result (success: exit status 0). Chained plugins (bridge running host-local) count separately."
-	durationHelp    = "Time from the exec of a CNI plugin binary to the exit of its process, by plugin and CNI_COMMAND."
-)
-
-var (
-	invocationsDesc = newDesc("plugin_invocations_total", invocationsHelp, "plugin", "command", "result")
-	durationDesc    = newDesc("plugin_duration_seconds", durationHelp, "plugin", "command")
-)
-
-// pluginsCollectorName labels the collector's self-metrics.
-const pluginsCollectorName = "plugins"
-
 // maxPending bounds the plugin processes remembered between their exec
 // and their exit, as the kernel's plugin_starts map does.
 const maxPending = 4096
 
-// pollInterval is how often the plugin directories are looked up again and
-// lost events published when no event arrives.
+// pollInterval is how often the plugin directories are looked up again.
 const pollInterval = 5 * time.Second
 
 // invocation is what the exec of a plugin said: which plugin, which command.
@@ -48,94 +31,86 @@ type invocation struct {
 }
 
 // pluginsCollector counts plugin invocations. The kernel reports each
-// plugin's exec and exit on a ring buffer; a goroutine pairs them by tgid
-// and updates the counter and histogram, which Update serves.
+// plugin's exec and exit on a ring buffer; Run pairs them by tgid and
+// updates the counter and histogram, which Update serves.
 type pluginsCollector struct {
 	objs        pluginObjects
 	set         *bpfload.Set
+	loader      *bpfload.Loader
 	env         exporter.Env
 	dirs        []string
-	rd          *ringbuf.Reader
 	pending     *lru.Cache[uint32, invocation]
 	invocations *prometheus.CounterVec
 	durations   *prometheus.HistogramVec
-	done        sync.WaitGroup
+	synced      time.Time // when Run last looked the directories up
 }
 
 // newPlugins loads and attaches tp_btf/sched_process_exec and
-// tp_btf/sched_process_exit (kernel BTF needed), watches the plugin
-// directories dirs and starts reading events. Close stops and detaches.
-func newPlugins(env exporter.Env, dirs []string) (*pluginsCollector, error) {
+// tp_btf/sched_process_exit (kernel BTF needed) and watches the plugin
+// directories dirs. Run reads the events; Close detaches the programs.
+func newPlugins(ctx context.Context, env exporter.Env, dirs []string) (*pluginsCollector, error) {
+	loader, err := bpfload.FromEnv(ctx, env)
+	if err != nil {
+		return nil, err
+	}
 	spec, err := loadPlugin()
 	if err != nil {
 		return nil, err
 	}
-	c := &pluginsCollector{env: env, dirs: dirs, invocations: newInvocations(), durations: newDurations()}
+	c := &pluginsCollector{loader: loader, env: env, dirs: dirs, invocations: newInvocations(), durations: newDurations()}
 	c.pending, _ = lru.New[uint32, invocation](maxPending) // only a size <= 0 fails
-	if c.set, err = bpfload.Load(spec, &c.objs, env.Self); err != nil {
+	if c.set, err = loader.Load(spec, &c.objs); err != nil {
 		return nil, err
 	}
 	if err := syncPluginDirs(c.objs.PluginDirs, dirs, env.Logger); err != nil {
 		return nil, errors.Join(err, c.set.Close())
 	}
-	if c.rd, err = ringbuf.NewReader(c.objs.PluginEvents); err != nil {
-		return nil, errors.Join(fmt.Errorf("reading plugin events: %w", err), c.set.Close())
-	}
-	c.done.Go(c.read)
 	return c, nil
 }
 
 func newInvocations() *prometheus.CounterVec {
-	return prometheus.NewCounterVec(prometheus.CounterOpts{
-		Namespace: namespace, Name: "plugin_invocations_total", Help: invocationsHelp,
-	}, []string{"plugin", "command", "result"})
+	m := pluginInvocations
+	return prometheus.NewCounterVec(prometheus.CounterOpts{Name: m.Name, Help: m.Help}, m.LabelNames())
 }
 
 // newDurations is cni_plugin_duration_seconds: classic buckets from 5ms to
 // 30s and a native histogram (factor 1.1).
 func newDurations() *prometheus.HistogramVec {
+	m := pluginDuration
 	return prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Namespace:                       namespace,
-		Name:                            "plugin_duration_seconds",
-		Help:                            durationHelp,
+		Name:                            m.Name,
+		Help:                            m.Help,
 		Buckets:                         []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
 		NativeHistogramBucketFactor:     1.1,
 		NativeHistogramMaxBucketNumber:  100,
 		NativeHistogramMinResetDuration: time.Hour,
-	}, []string{"plugin", "command"})
+	}, m.LabelNames())
 }
 
-// read handles events until the reader is closed. Every pollInterval it
+// Run handles the plugin events until ctx is done. Every pollInterval it
 // looks the plugin directories up again (one may be made or replaced after
-// the exporter started) and publishes the lost events.
-func (c *pluginsCollector) read() {
-	for {
-		c.rd.SetDeadline(time.Now().Add(pollInterval))
-		rec, err := c.rd.Read()
-		switch {
-		case err == nil:
-			c.handle(rec.RawSample)
-			continue
-		case errors.Is(err, ringbuf.ErrClosed):
-			return
-		case !errors.Is(err, os.ErrDeadlineExceeded):
-			c.env.Logger.Error("Cannot read plugin events", "err", err)
-			return
-		}
-		if err := syncPluginDirs(c.objs.PluginDirs, c.dirs, c.env.Logger); err != nil {
-			c.env.Logger.Warn("Cannot update the plugin directories", "err", err)
-		}
-		if err := c.reportLost(); err != nil {
-			c.env.Logger.Warn("Cannot read lost plugin events", "err", err)
-		}
+// the exporter started). It fails when the ring buffer cannot be read or
+// plugin_dirs updated: the scaffold then retries it, and scrapes fail
+// meanwhile.
+func (c *pluginsCollector) Run(ctx context.Context) error {
+	return maps.ReadRing(ctx, c.objs.PluginEvents, pollInterval, c.handle, c.syncDirs)
+}
+
+// syncDirs looks the plugin directories up when it has not for
+// pollInterval.
+func (c *pluginsCollector) syncDirs() error {
+	if time.Since(c.synced) < pollInterval {
+		return nil
 	}
+	c.synced = time.Now()
+	return syncPluginDirs(c.objs.PluginDirs, c.dirs, c.env.Logger)
 }
 
 func (c *pluginsCollector) handle(raw []byte) {
 	start := time.Now()
 	ev, err := parsePluginEvent(raw)
 	if err != nil {
-		c.env.Self.AddEventsLost(pluginsCollectorName, "parse_error", 1)
+		c.env.Self.AddEventsLost(c.env.Name, "parse_error", 1)
 		return
 	}
 	switch ev := ev.(type) {
@@ -145,40 +120,28 @@ func (c *pluginsCollector) handle(raw []byte) {
 		inv, ok := c.pending.Peek(ev.tgid)
 		if !ok {
 			// Its exec record was lost (counted then) or evicted.
-			c.env.Self.AddEventsLost(pluginsCollectorName, "unpaired", 1)
+			c.env.Self.AddEventsLost(c.env.Name, "unpaired", 1)
 			return
 		}
 		c.pending.Remove(ev.tgid)
 		c.invocations.WithLabelValues(inv.plugin, inv.command, ev.result()).Inc()
 		c.durations.WithLabelValues(inv.plugin, inv.command).Observe(ev.duration.Seconds())
 	}
-	c.env.Self.ObserveEventProcessing(pluginsCollectorName, time.Since(start))
+	c.env.Self.ObserveEventProcessing(c.env.Name, time.Since(start))
 }
 
-func (c *pluginsCollector) reportLost() error {
-	totals, err := maps.ReadLost(c.objs.LostEvents)
-	if err != nil {
-		return err
-	}
-	for i, total := range totals {
-		c.env.Self.SetEventsLost(pluginsCollectorName, maps.LostReasons[i], total)
-	}
-	return nil
-}
-
+// Update serves the invocations counted so far, the fill of plugin_starts
+// (the plugin processes running, as paired in user space) and the lost
+// events.
 func (c *pluginsCollector) Update(_ context.Context, ch chan<- prometheus.Metric) error {
 	c.invocations.Collect(ch)
 	c.durations.Collect(ch)
-	c.env.Self.MapEntries("plugin_starts", c.pending.Len(), int(c.objs.PluginStarts.MaxEntries()))
-	return c.reportLost()
+	c.loader.MapEntries("plugin_starts", c.objs.PluginStarts, c.pending.Len())
+	return maps.ReportLost(c.env.Self, c.env.Name, c.objs.LostEvents)
 }
 
-// Close stops reading events and detaches the programs.
-func (c *pluginsCollector) Close() error {
-	err := c.rd.Close()
-	c.done.Wait()
-	return errors.Join(err, c.set.Close())
-}
+// Close detaches the programs; the scaffold has stopped Run.
+func (c *pluginsCollector) Close() error { return c.set.Close() }
 
 // syncPluginDirs makes the kernel's plugin_dirs hold exactly the existing
 // directories of dirs, symbolic links resolved. A missing directory is

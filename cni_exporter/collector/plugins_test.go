@@ -23,8 +23,8 @@ const (
 )
 
 func pluginsCollectorOf(dirs ...string) exporter.New {
-	return func(_ context.Context, env exporter.Env) (exporter.Collector, error) {
-		return newPlugins(env, dirs)
+	return func(ctx context.Context, env exporter.Env) (exporter.Collector, error) {
+		return newPlugins(ctx, env, dirs)
 	}
 }
 
@@ -58,9 +58,9 @@ func runPlugin(t *testing.T, path string, env ...string) int {
 	return 0
 }
 
-// series returns the counter values of name in s whose series name has
+// counters returns the counter values of name in s whose series name has
 // the prefix name{.
-func series(s collectortest.Snapshot, name string) map[string]float64 {
+func counters(s collectortest.Snapshot, name string) map[string]float64 {
 	out := map[string]float64{}
 	for k, m := range s {
 		if strings.HasPrefix(k, name+"{") && m.GetCounter() != nil {
@@ -76,7 +76,7 @@ func waitSeries(t *testing.T, h *collectortest.Harness, name string, want map[st
 	var s collectortest.Snapshot
 	exportertest.Eventually(t, func() error {
 		s = h.Scrape()
-		if got := series(s, name); !maps.Equal(got, want) {
+		if got := counters(s, name); !maps.Equal(got, want) {
 			return fmt.Errorf("%s = %v, want %v", name, got, want)
 		}
 		return nil
@@ -101,9 +101,9 @@ func TestPluginInvocations(t *testing.T) {
 	if err := os.Symlink(dir, link); err != nil {
 		t.Fatal(err)
 	}
-	h := collectortest.New(t, "cni", pluginsCollectorOf(link, "/nonexistent/cni/bin"))
+	h := collectortest.New(t, "cni", "plugins", pluginsCollectorOf(link, "/nonexistent/cni/bin"))
 
-	filler := "FILLER=" + strings.Repeat("x", 3*envMax) // pushes CNI_COMMAND beyond the first pages
+	filler := "FILLER=" + strings.Repeat("x", 3*envMax()) // pushes CNI_COMMAND beyond the first pages
 	runPlugin(t, ok, "CNI_COMMAND=ADD", "CNI_IFNAME=eth0")
 	runPlugin(t, ok, "CNI_COMMAND=ADD")
 	if code := runPlugin(t, bad, "CNI_COMMAND=DEL"); code != 1 {
@@ -136,7 +136,7 @@ func TestPluginInvocations(t *testing.T) {
 // collector started is watched within pollInterval.
 func TestPluginDirectoryAddedLater(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "later")
-	h := collectortest.New(t, "cni", pluginsCollectorOf(dir))
+	h := collectortest.New(t, "cni", "plugins", pluginsCollectorOf(dir))
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}

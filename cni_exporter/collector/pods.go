@@ -3,99 +3,123 @@ package collector
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"time"
 
 	"golang.org/x/sys/unix"
-	"google.golang.org/grpc"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
-	"github.com/bpfleet/bpfleet/internal/workload"
+	"github.com/bpfleet/bpfleet/internal/cri"
 )
-
-// podRef names a pod.
-type podRef struct {
-	namespace, name string
-}
-
-func (p podRef) key() string { return p.namespace + "/" + p.name }
 
 // sandbox is what the directory knows of one pod sandbox.
 type sandbox struct {
-	pod    podRef
+	pod    cri.PodRef
 	netns  uint64 // inode of its network namespace; 0: none known (host network)
-	listed time.Time
+	listed bool   // in the runtime's last listing
 }
 
 // podDirectory maps network namespace inodes to the pods whose sandboxes
 // hold them, from the runtime's CRI socket: ListPodSandbox at each refresh,
-// and one verbose PodSandboxStatus per new sandbox for its namespace. A
-// sandbox the runtime no longer lists is kept for grace. Not safe for
-// concurrent use.
+// and one verbose PodSandboxStatus per new ready sandbox for its namespace.
+// It is the drops collector's series.Labeler, keyed by namespace inode: a
+// sandbox the runtime no longer lists keeps its labels, not alive, until
+// forget. Not safe for concurrent use.
 type podDirectory struct {
-	conn      *grpc.ClientConn
-	runtime   runtimeapi.RuntimeServiceClient
-	timeout   time.Duration
+	client    *cri.Client // disabled: no pods
 	proc      string
-	sandboxes map[string]*sandbox
+	sandboxes map[string]*sandbox // by sandbox id
+	byNetns   map[uint64]*sandbox
 }
 
-// newPodDirectory creates a client of endpoint (a unix socket, with or
-// without unix://). It does not connect: the first refresh does. Close
-// releases it.
-func newPodDirectory(endpoint string, timeout time.Duration, proc string) (*podDirectory, error) {
-	conn, err := workload.DialCRI(endpoint)
-	if err != nil {
-		return nil, err
+func newPodDirectory(client *cri.Client, proc string) *podDirectory {
+	return &podDirectory{client: client, proc: proc, sandboxes: map[string]*sandbox{}, byNetns: map[uint64]*sandbox{}}
+}
+
+// LabelNames are cni_packet_drops_total's key labels.
+func (d *podDirectory) LabelNames() []string { return packetDrops.Key }
+
+// Labels returns the namespace and name of the pod of network namespace
+// netns; alive while the runtime lists its sandbox.
+func (d *podDirectory) Labels(_ context.Context, netns uint64) ([]string, bool) {
+	s, ok := d.byNetns[netns]
+	if !ok {
+		return []string{"", ""}, false
 	}
-	return &podDirectory{conn: conn, runtime: runtimeapi.NewRuntimeServiceClient(conn), timeout: timeout,
-		proc: proc, sandboxes: map[string]*sandbox{}}, nil
+	return []string{s.pod.Namespace, s.pod.Pod}, s.listed
 }
 
-// refresh lists the sandboxes at now, learns the namespaces of new ones and
-// forgets those not listed since now-grace, which it returns.
-func (d *podDirectory) refresh(ctx context.Context, now time.Time) ([]sandbox, error) {
-	ctx, cancel := context.WithTimeout(ctx, d.timeout)
+// pod reports whether netns is a known pod's.
+func (d *podDirectory) pod(netns uint64) bool {
+	_, ok := d.byNetns[netns]
+	return netns != 0 && ok
+}
+
+// refresh lists the sandboxes and learns the namespaces of new ready ones.
+// On error, what the runtime said before stays.
+func (d *podDirectory) refresh(ctx context.Context) error {
+	rt := d.client.Runtime()
+	if rt == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, d.client.Timeout())
 	defer cancel()
-	resp, err := d.runtime.ListPodSandbox(ctx, &runtimeapi.ListPodSandboxRequest{})
+	resp, err := rt.ListPodSandbox(ctx, &runtimeapi.ListPodSandboxRequest{})
 	if err != nil {
-		return d.expire(now), fmt.Errorf("listing pod sandboxes: %w", err)
+		return fmt.Errorf("listing pod sandboxes: %w", err)
 	}
+	refs := cri.Index(resp.GetItems(), nil)
+	listed := make(map[string]bool, len(resp.GetItems()))
+	var errs []error
 	for _, s := range resp.GetItems() {
 		if known, ok := d.sandboxes[s.GetId()]; ok {
-			known.listed = now
+			known.listed = true
+			listed[s.GetId()] = true
 			continue
 		}
-		pod := podRef{namespace: s.GetMetadata().GetNamespace(), name: s.GetMetadata().GetName()}
-		netns, err := d.sandboxNetns(ctx, s)
+		if s.GetState() != runtimeapi.PodSandboxState_SANDBOX_READY {
+			continue // its namespace is learnt once it is ready
+		}
+		netns, err := d.sandboxNetns(ctx, rt, s.GetId())
 		if err != nil {
-			return d.expire(now), err
+			errs = append(errs, err)
+			continue
 		}
-		d.sandboxes[s.GetId()] = &sandbox{pod: pod, netns: netns, listed: now}
+		listed[s.GetId()] = true
+		d.add(s.GetId(), &sandbox{pod: refs[s.GetId()], netns: netns, listed: true})
 	}
-	return d.expire(now), nil
-}
-
-func (d *podDirectory) expire(now time.Time) []sandbox {
-	var gone []sandbox
 	for id, s := range d.sandboxes {
-		if now.Sub(s.listed) > grace {
-			gone = append(gone, *s)
-			delete(d.sandboxes, id)
+		if !listed[id] {
+			s.listed = false
 		}
 	}
-	return gone
+	return errors.Join(errs...)
 }
 
-// byNetns returns the pod of each known network namespace.
-func (d *podDirectory) byNetns() map[uint64]podRef {
-	out := make(map[uint64]podRef, len(d.sandboxes))
-	for _, s := range d.sandboxes {
-		if s.netns != 0 {
-			out[s.netns] = s.pod
+func (d *podDirectory) add(id string, s *sandbox) {
+	d.sandboxes[id] = s
+	if s.netns != 0 {
+		d.byNetns[s.netns] = s
+	}
+}
+
+// forget drops the sandboxes that the runtime no longer lists and whose
+// namespace is in gone (series.Attributor.Expired) or holds no row of
+// rows: nothing of theirs is left to serve.
+func (d *podDirectory) forget(gone []uint64, rows map[uint64]bool) {
+	expired := make(map[uint64]bool, len(gone))
+	for _, netns := range gone {
+		expired[netns] = true
+	}
+	for id, s := range d.sandboxes {
+		if s.listed || (s.netns != 0 && rows[s.netns] && !expired[s.netns]) {
+			continue
+		}
+		delete(d.sandboxes, id)
+		if d.byNetns[s.netns] == s {
+			delete(d.byNetns, s.netns)
 		}
 	}
-	return out
 }
 
 // sandboxInfo is what containerd and CRI-O put in a verbose
@@ -112,17 +136,14 @@ type sandboxInfo struct {
 	} `json:"runtimeSpec"`
 }
 
-// sandboxNetns returns the inode of a ready sandbox's own network namespace:
-// the namespace path of its OCI spec, or else its process's namespace. 0
-// for a sandbox on the host network, one not ready, or one whose
-// namespace is already gone.
-func (d *podDirectory) sandboxNetns(ctx context.Context, s *runtimeapi.PodSandbox) (uint64, error) {
-	if s.GetState() != runtimeapi.PodSandboxState_SANDBOX_READY {
-		return 0, nil
-	}
-	st, err := d.runtime.PodSandboxStatus(ctx, &runtimeapi.PodSandboxStatusRequest{PodSandboxId: s.GetId(), Verbose: true})
+// sandboxNetns returns the inode of a ready sandbox's own network
+// namespace: the namespace path of its OCI spec, or else its process's
+// namespace. 0 for a sandbox on the host network, or one whose namespace
+// is already gone.
+func (d *podDirectory) sandboxNetns(ctx context.Context, rt runtimeapi.RuntimeServiceClient, id string) (uint64, error) {
+	st, err := rt.PodSandboxStatus(ctx, &runtimeapi.PodSandboxStatusRequest{PodSandboxId: id, Verbose: true})
 	if err != nil {
-		return 0, fmt.Errorf("status of pod sandbox %s: %w", s.GetId(), err)
+		return 0, fmt.Errorf("status of pod sandbox %s: %w", id, err)
 	}
 	if st.GetStatus().GetLinux().GetNamespaces().GetOptions().GetNetwork() == runtimeapi.NamespaceMode_NODE {
 		return 0, nil
@@ -153,6 +174,3 @@ func inode(path string) (uint64, bool) {
 	}
 	return st.Ino, true
 }
-
-// Close closes the CRI connection.
-func (d *podDirectory) Close() error { return d.conn.Close() }

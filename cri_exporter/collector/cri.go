@@ -14,25 +14,20 @@ import (
 	"google.golang.org/grpc/status"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/bpfleet/bpfleet/internal/cri"
 	"github.com/bpfleet/bpfleet/internal/exporter"
-	"github.com/bpfleet/bpfleet/internal/retry"
 )
 
+// Descriptors of the cri collector's constant metrics.
 var (
-	runtimeInfoDesc = newDesc("runtime_info", "The container runtime behind the CRI socket; always 1.",
-		"runtime_name", "runtime_version", "runtime_api_version")
-	runtimeConditionDesc = newDesc("runtime_condition", "1 when the runtime reports the condition (RuntimeReady, NetworkReady, ...) true, 0 when false.",
-		"condition")
-	podSandboxesDesc  = newDesc("pod_sandboxes", "Pod sandboxes the runtime has, by state: ready or notready.", "state")
-	containersDesc    = newDesc("containers", "Containers the runtime has, by state: created, running, exited or unknown.", "state")
-	containerInfoDesc = newDesc("container_info", "A container the runtime has, with its id and image; always 1.",
-		append(containerLabels, "container_id", "image")...)
-	containerRestartsDesc = newDesc("container_restarts", "The CRI attempt number of the container's latest instance: how often the kubelet restarted it.",
-		containerLabels...)
-	containerExitsDesc = newDesc("container_exits_total", "Container exits seen since the exporter started, by reason: completed (code 0), error (1-128), signal (above 128), oom_killed.",
-		append(containerLabels, "reason")...)
-	containerLastExitCodeDesc = newDesc("container_last_exit_code", "Exit code of the container's latest exited instance.",
-		containerLabels...)
+	runtimeInfoDesc           = runtimeInfo.Desc()
+	runtimeConditionDesc      = runtimeCondition.Desc()
+	podSandboxesDesc          = podSandboxes.Desc()
+	containersDesc            = containers.Desc()
+	containerInfoDesc         = containerInfo.Desc()
+	containerRestartsDesc     = containerRestarts.Desc()
+	containerExitsDesc        = containerExits.Desc()
+	containerLastExitCodeDesc = containerLastExitCode.Desc()
 )
 
 // sandboxStates and containerStates name the CRI states in the state label;
@@ -50,21 +45,35 @@ var (
 	}
 )
 
+// errNoEndpoint is why the cri collector is unsupported when the exporter's
+// CRI client is disabled.
+var errNoEndpoint = fmt.Errorf("the cri collector needs a CRI socket and --cri.endpoint is empty: %w", errors.ErrUnsupported)
+
+// newRequestDuration is cri_request_duration_seconds: classic buckets from
+// 1ms to 10s and a native histogram (factor 1.1).
+func newRequestDuration() *prometheus.HistogramVec {
+	return prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:                            requestDuration.Name,
+		Help:                            requestDuration.Help,
+		Buckets:                         []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		NativeHistogramBucketFactor:     1.1,
+		NativeHistogramMaxBucketNumber:  100,
+		NativeHistogramMinResetDuration: time.Hour,
+	}, requestDuration.LabelNames())
+}
+
 // criCollector serves what the runtime says over CRI. It lists the
-// runtime's pods and containers at every scrape and, in the background,
-// every PollInterval, so that a container that exits and is removed
-// between two scrapes is still counted; where the runtime streams
-// container events (CRI GetContainerEvents), exits are counted from them
-// too. Each exit is counted once, whichever path sees it first.
+// runtime's pods and containers at every scrape and, in the background
+// (Run), every poll interval, so that a container that exits and is removed
+// between two scrapes is still counted; where the runtime streams container
+// events (CRI GetContainerEvents), exits are counted from them too. Each
+// exit is counted once, whichever path sees it first.
 type criCollector struct {
-	cfg      config
+	client   *cri.Client
+	runtime  runtimeapi.RuntimeServiceClient
+	interval time.Duration
 	logger   *slog.Logger
-	conn     *grpc.ClientConn
-	runtime  runtimeClient
 	duration *prometheus.HistogramVec
-	dir      *directory
-	stop     context.CancelFunc
-	done     sync.WaitGroup
 
 	mu    sync.Mutex // serializes polls and guards the state below
 	state *exitState
@@ -78,39 +87,50 @@ type listing struct {
 	keys       map[string]containerKey // by container id
 }
 
-// newCRI returns the cri collector's constructor: it reads cfg once the
-// command line is parsed, and records container ids in dir for oom.
-func newCRI(cfg *config, dir *directory) exporter.New {
-	return func(_ context.Context, env exporter.Env) (exporter.Collector, error) {
-		c := &criCollector{cfg: *cfg, logger: env.Logger, duration: newRequestDuration(), dir: dir, state: newExitState()}
-		var err error
-		if c.conn, err = dial(c.cfg.Endpoint, c.duration); err != nil {
-			return nil, err
-		}
-		c.runtime = runtimeapi.NewRuntimeServiceClient(c.conn)
-		ctx, stop := context.WithCancel(context.Background())
-		c.stop = stop
-		c.done.Go(func() { c.pollEvery(ctx) })
-		c.done.Go(func() { c.watchEvents(ctx) })
-		return c, nil
+// newCRI constructs the cri collector on the exporter's CRI client, which
+// times its requests into cri_request_duration_seconds. Without a CRI
+// endpoint the collector is unsupported.
+func newCRI(ctx context.Context, env exporter.Env, poll time.Duration) (exporter.Collector, error) {
+	client, err := cri.FromEnv(ctx, env)
+	if err != nil {
+		return nil, err
 	}
+	if !client.Enabled() {
+		return nil, errNoEndpoint
+	}
+	c := &criCollector{client: client, runtime: client.Runtime(), interval: poll, logger: env.Logger,
+		duration: newRequestDuration(), state: newExitState()}
+	client.ObserveRequests(func(method string, d time.Duration) {
+		c.duration.WithLabelValues(method).Observe(d.Seconds())
+	})
+	return c, nil
 }
 
-// request bounds one CRI request by the configured timeout.
+// request bounds one CRI request by the client's timeout (--cri.timeout).
 func (c *criCollector) request(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(ctx, c.cfg.Timeout)
+	return context.WithTimeout(ctx, c.client.Timeout())
 }
 
-// pollEvery polls until ctx is done; failures are served at the next scrape.
-func (c *criCollector) pollEvery(ctx context.Context) {
-	t := time.NewTicker(c.cfg.PollInterval)
+// Run polls the runtime every poll interval and counts exits from its event
+// stream, until ctx is done.
+func (c *criCollector) Run(ctx context.Context) error {
+	return exporter.RunAll(exporter.RunFunc(c.pollEvery), exporter.RunFunc(c.watchEvents)).Run(ctx)
+}
+
+// pollEvery polls until ctx is done. A failed poll is not a failure of the
+// background work: the next tick polls again, and every scrape polls too
+// and reports the runtime's failure (cri_scrape_collector_success 0).
+func (c *criCollector) pollEvery(ctx context.Context) error {
+	t := time.NewTicker(c.interval)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			return
+			return nil
 		case <-t.C:
-			_ = c.poll(ctx)
+			if err := c.poll(ctx); err != nil && ctx.Err() == nil {
+				c.logger.Debug("Background poll failed", "err", err)
+			}
 		}
 	}
 }
@@ -139,7 +159,6 @@ func (c *criCollector) poll(ctx context.Context) error {
 		c.state.exited(ctr.GetId(), l.keys[ctr.GetId()], exitOf(st))
 	}
 	c.state.listed(now, l.keys)
-	c.dir.update(now, l.keys)
 	c.last = l
 	return nil
 }
@@ -151,17 +170,15 @@ func (c *criCollector) list(ctx context.Context) (listing, error) {
 	if err != nil {
 		return listing{}, fmt.Errorf("listing pod sandboxes: %w", err)
 	}
-	containers, err := c.runtime.ListContainers(rctx, &runtimeapi.ListContainersRequest{})
+	ctrs, err := c.runtime.ListContainers(rctx, &runtimeapi.ListContainersRequest{})
 	if err != nil {
 		return listing{}, fmt.Errorf("listing containers: %w", err)
 	}
-	l := listing{sandboxes: sandboxes.GetItems(), containers: containers.GetContainers(), keys: map[string]containerKey{}}
-	pods := make(map[string]*runtimeapi.PodSandboxMetadata, len(l.sandboxes))
-	for _, s := range l.sandboxes {
-		pods[s.GetId()] = s.GetMetadata()
-	}
+	l := listing{sandboxes: sandboxes.GetItems(), containers: ctrs.GetContainers()}
+	refs := cri.Index(l.sandboxes, l.containers)
+	l.keys = make(map[string]containerKey, len(l.containers))
 	for _, ctr := range l.containers {
-		l.keys[ctr.GetId()] = keyOf(ctr.GetLabels(), ctr.GetMetadata().GetName(), pods[ctr.GetPodSandboxId()])
+		l.keys[ctr.GetId()] = containerKey(refs[ctr.GetId()])
 	}
 	return l, nil
 }
@@ -176,25 +193,26 @@ func (c *criCollector) containerStatus(ctx context.Context, id string) (*runtime
 	return resp.GetStatus(), nil
 }
 
-// watchEvents counts exits from the runtime's event stream, reconnecting
-// with backoff, until ctx is done or the runtime says it has no stream
-// (containerd before 1.7): polling alone then counts exits.
-func (c *criCollector) watchEvents(ctx context.Context) {
-	err := retry.Do(ctx, func(ctx context.Context) error {
-		err := c.streamEvents(ctx)
-		if status.Code(err) == codes.Unimplemented {
-			return retry.Permanent(err)
-		}
-		return err
-	})
-	if status.Code(err) == codes.Unimplemented {
+// watchEvents counts exits from the runtime's event stream until ctx is
+// done or the stream breaks (an error: the scaffold opens it again with
+// backoff). It waits for the runtime to be up rather than failing while it
+// is down. A runtime that streams no events (containerd before 1.7) ends
+// it for good: polling alone counts exits then.
+func (c *criCollector) watchEvents(ctx context.Context) error {
+	err := c.streamEvents(ctx)
+	switch {
+	case ctx.Err() != nil:
+		return nil
+	case status.Code(err) == codes.Unimplemented:
 		c.logger.Info("Runtime streams no container events; counting exits from listings every poll interval",
-			"poll_interval", c.cfg.PollInterval)
+			"poll_interval", c.interval)
+		return nil
 	}
+	return fmt.Errorf("container event stream: %w", err)
 }
 
 func (c *criCollector) streamEvents(ctx context.Context) error {
-	stream, err := c.runtime.GetContainerEvents(ctx, &runtimeapi.GetEventsRequest{})
+	stream, err := c.runtime.GetContainerEvents(ctx, &runtimeapi.GetEventsRequest{}, grpc.WaitForReady(true))
 	if err != nil {
 		return err
 	}
@@ -269,12 +287,12 @@ func emitStates(ch chan<- prometheus.Metric, l listing) {
 	for _, state := range sandboxStates {
 		ch <- prometheus.MustNewConstMetric(podSandboxesDesc, prometheus.GaugeValue, float64(sandboxes[state]), state)
 	}
-	containers := map[string]int{}
+	counts := map[string]int{}
 	for _, ctr := range l.containers {
-		containers[containerStates[ctr.GetState()]]++
+		counts[containerStates[ctr.GetState()]]++
 	}
 	for _, state := range containerStates {
-		ch <- prometheus.MustNewConstMetric(containersDesc, prometheus.GaugeValue, float64(containers[state]), state)
+		ch <- prometheus.MustNewConstMetric(containersDesc, prometheus.GaugeValue, float64(counts[state]), state)
 	}
 }
 
@@ -306,10 +324,9 @@ func boolValue(b bool) float64 {
 	return 0
 }
 
-// Close stops the background polling and the event stream and closes the
-// connection.
+// Close stops timing the shared client's requests; the client is the
+// exporter's, closed by it.
 func (c *criCollector) Close() error {
-	c.stop()
-	c.done.Wait()
-	return errors.Join(c.conn.Close())
+	c.client.ObserveRequests(func(string, time.Duration) {})
+	return nil
 }

@@ -2,6 +2,7 @@ package collector
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +11,8 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/bpfleet/bpfleet/internal/collectortest"
+	"github.com/bpfleet/bpfleet/internal/cri"
+	"github.com/bpfleet/bpfleet/internal/exporter"
 	"github.com/bpfleet/bpfleet/internal/testenv"
 )
 
@@ -25,15 +28,18 @@ type collectors struct {
 	cri, oom *collectortest.Harness
 }
 
-// newCollectors starts a containerd and builds both collectors against it.
+// newCollectors starts a containerd and builds both collectors against it,
+// each on its own components (CRI client, workload resolver), as two
+// exporters would: they share nothing.
 func newCollectors(t *testing.T) (*testenv.Containerd, collectors) {
 	t.Helper()
 	ctd := testenv.StartContainerd(t)
-	cfg := &config{Endpoint: ctd.Endpoint, PollInterval: testPoll, Timeout: 2 * time.Second}
-	dir := newDirectory()
+	newTestCRI := func(ctx context.Context, env exporter.Env) (exporter.Collector, error) {
+		return newCRI(ctx, env, testPoll)
+	}
 	return ctd, collectors{
-		cri: collectortest.New(t, namespace, newCRI(cfg, dir)),
-		oom: collectortest.New(t, namespace, newOOM(dir)),
+		cri: collectortest.New(t, "cri", "cri", newTestCRI, collectortest.WithCRIEndpoint(ctd.Endpoint)),
+		oom: collectortest.New(t, "cri", "oom", newOOM, collectortest.WithCRIEndpoint(ctd.Endpoint)),
 	}
 }
 
@@ -176,12 +182,12 @@ func TestOOMKills(t *testing.T) {
 	}
 }
 
-// waitCounter scrapes cri, then oom, until the oom counter reaches want.
+// waitCounter scrapes oom until its counter reaches want; oom names
+// containers on its own, without the cri collector.
 func waitCounter(t *testing.T, h collectors, name string, kv []string, want float64) {
 	t.Helper()
 	deadline := time.Now().Add(waitFor)
 	for {
-		h.cri.Scrape()
 		got := h.oom.Scrape().Counter(name, kv...)
 		if got >= want {
 			return
@@ -226,4 +232,18 @@ func findSeries(s collectortest.Snapshot, name string) []string {
 		}
 	}
 	return out
+}
+
+// TestCRIUnsupportedWithoutEndpoint: with --cri.endpoint empty the cri
+// collector is unsupported (not retried), for a clear reason.
+func TestCRIUnsupportedWithoutEndpoint(t *testing.T) {
+	client, err := cri.New("", 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := exporter.Env{Name: "cri"}.WithComponents(map[string]any{cri.ComponentName: client})
+	c, err := newCRI(context.Background(), env, testPoll)
+	if !errors.Is(err, errors.ErrUnsupported) || !strings.Contains(err.Error(), "--cri.endpoint is empty") {
+		t.Errorf("newCRI without endpoint: %v, %v; want an unsupported error naming --cri.endpoint", c, err)
+	}
 }

@@ -4,6 +4,8 @@ import (
 	"time"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/bpfleet/bpfleet/internal/cri"
 )
 
 // Exit reasons of cri_container_exits_total.
@@ -16,12 +18,11 @@ const (
 
 var exitReasons = []string{reasonCompleted, reasonError, reasonOOMKilled, reasonSignal}
 
-// Labels that the kubelet puts on every CRI sandbox and container.
-const (
-	labelPodNamespace  = "io.kubernetes.pod.namespace"
-	labelPodName       = "io.kubernetes.pod.name"
-	labelContainerName = "io.kubernetes.container.name"
-)
+// containerKey names a container across its restarts, as the kubelet does:
+// pod namespace, pod name and container name.
+type containerKey cri.PodRef
+
+func (k containerKey) values() []string { return []string{k.Namespace, k.Pod, k.Container} }
 
 // exit is one container's exit, as the runtime reports it.
 type exit struct {
@@ -49,12 +50,12 @@ func exitOf(st *runtimeapi.ContainerStatus) exit {
 }
 
 // keyOf names a container from the kubelet's labels, else from the CRI
-// metadata of the container and of its sandbox.
+// metadata of the container and of its sandbox, as cri.Index does.
 func keyOf(labels map[string]string, name string, sandbox *runtimeapi.PodSandboxMetadata) containerKey {
 	return containerKey{
-		namespace: orElse(labels[labelPodNamespace], sandbox.GetNamespace()),
-		pod:       orElse(labels[labelPodName], sandbox.GetName()),
-		container: orElse(labels[labelContainerName], name),
+		Namespace: orElse(labels[cri.LabelPodNamespace], sandbox.GetNamespace()),
+		Pod:       orElse(labels[cri.LabelPodName], sandbox.GetName()),
+		Container: orElse(labels[cri.LabelContainerName], name),
 	}
 }
 

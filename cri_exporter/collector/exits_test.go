@@ -39,7 +39,7 @@ func TestExitOfEvent(t *testing.T) {
 	ev := &runtimeapi.ContainerEventResponse{ContainerId: "b", ContainerEventType: runtimeapi.ContainerEventType_CONTAINER_STOPPED_EVENT,
 		PodSandboxStatus: pod, ContainersStatuses: statuses}
 	id, k, e, ok := exitOfEvent(ev)
-	if !ok || id != "b" || k != (containerKey{"shop", "web-0", "server"}) || e.code != 3 || e.reason != reasonError {
+	if !ok || id != "b" || k != (containerKey{Namespace: "shop", Pod: "web-0", Container: "server"}) || e.code != 3 || e.reason != reasonError {
 		t.Errorf("stopped event: %q %+v %+v %v, want b shop/web-0/server code 3 error", id, k, e, ok)
 	}
 	for _, typ := range []runtimeapi.ContainerEventType{runtimeapi.ContainerEventType_CONTAINER_CREATED_EVENT,
@@ -55,7 +55,7 @@ func TestExitOfEvent(t *testing.T) {
 // counted; an exit seen by an event and then by a listing counts once.
 func TestExitStateCountsOnce(t *testing.T) {
 	s := newExitState()
-	k := containerKey{"ns", "pod", "c"}
+	k := containerKey{Namespace: "ns", Pod: "pod", Container: "c"}
 	s.exited("old", k, exit{code: 1, reason: reasonError})
 	s.listed(time.Now(), map[string]containerKey{"old": k})
 	s.exited("new", k, exit{code: 0, reason: reasonCompleted})

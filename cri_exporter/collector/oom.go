@@ -3,65 +3,92 @@ package collector
 import (
 	"context"
 	"errors"
-	"sync"
+	"os"
+	"path"
+	"path/filepath"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/bpfleet/bpfleet/internal/bpfload"
+	"github.com/bpfleet/bpfleet/internal/cri"
 	"github.com/bpfleet/bpfleet/internal/exporter"
+	"github.com/bpfleet/bpfleet/internal/histogram"
 	"github.com/bpfleet/bpfleet/internal/maps"
 	"github.com/bpfleet/bpfleet/internal/oomkill"
+	"github.com/bpfleet/bpfleet/internal/series"
 	"github.com/bpfleet/bpfleet/internal/workload"
 )
 
-var oomKillsDesc = newDesc("container_oom_kills_total",
-	"Processes of the container chosen as victims by the OOM killer, seen in the kernel: also the children of a container that keeps running. Empty labels for a Kubernetes container the runtime never listed.",
-	containerLabels...)
+// oomCountsMap is the counter map's name in <ns>_exporter_bpf_map_entries.
+const oomCountsMap = "oom_counts"
 
-// oomCollector counts OOM kills per victim cgroup in the kernel and
-// attributes them to containers: cgroup id → cgroup path (remembered when
-// the cgroup was made, so a container removed at once keeps it) →
-// container id (workload.ParsePath) → the key the cri collector listed it
-// under. Cgroups that are not Kubernetes containers are not counted.
+// oomCollector counts OOM kills per victim cgroup in the kernel
+// (tp_btf/mark_victim, shared with kernel_exporter) and attributes them to
+// containers: cgroup id → cgroup path (the workload resolver, whose watcher
+// remembers it from the cgroup's creation, so a container removed at once
+// keeps it) → container id (workload.ParsePath) → the pod namespace, pod
+// name and container name that the runtime gives it (the resolver's, else
+// cri.Client.Lookup), remembered per cgroup once known. Cgroups that are
+// not Kubernetes containers are not counted.
+//
+// A series is one container name of a pod, summed over its instances
+// (cgroups). It lives while one of them, or the pod's cgroup, does: a
+// container restarted after an OOM kill keeps its count while its pod
+// lives. Once every cgroup of the series and its pod's cgroup are gone for
+// grace, the series goes and its rows are deleted from the kernel map.
 type oomCollector struct {
+	env      exporter.Env
+	loader   *bpfload.Loader
+	resolver *workload.Resolver
+	pods     *cri.Client
 	objs     oomkill.OOMObjects
 	set      *bpfload.Set
-	env      exporter.Env
-	resolver *workload.Resolver
-	dir      *directory
-	stop     context.CancelFunc
-	done     sync.WaitGroup
+	attr     *series.Attributor[uint64]
+
+	named map[uint64]containerKey // names of counted cgroups, once known
+	rows  map[uint64]oomRow       // this scrape's attribution: the Labeler's answers
 }
 
-// newOOM returns the oom collector's constructor, which attributes kills
-// through dir. It loads tp_btf/mark_victim (kernel BTF needed) and watches
-// cgroup creation (tp_btf/cgroup_mkdir) in the background.
-func newOOM(dir *directory) exporter.New {
-	return func(_ context.Context, env exporter.Env) (exporter.Collector, error) {
-		spec, err := oomkill.LoadOOM()
-		if err != nil {
-			return nil, err
-		}
-		c := &oomCollector{env: env, dir: dir}
-		if c.set, err = bpfload.Load(spec, &c.objs, env.Self); err != nil {
-			return nil, err
-		}
-		if c.resolver, err = workload.NewResolver(workload.Options{Logger: env.Logger}); err != nil {
-			return nil, errors.Join(err, c.set.Close())
-		}
-		ctx, stop := context.WithCancel(context.Background())
-		c.stop = stop
-		c.done.Go(func() { c.watch(ctx) })
-		return c, nil
-	}
+// oomRow is a counted cgroup's series key and whether the series lives.
+type oomRow struct {
+	key   containerKey
+	alive bool
 }
 
-// watch remembers new cgroups until ctx is done. Without it (no kernel BTF
-// for cgroup_mkdir), only containers alive at the scrape are attributed.
-func (c *oomCollector) watch(ctx context.Context) {
-	if err := c.resolver.Watch(ctx, c.env.Self); err != nil {
-		c.env.Logger.Warn("Cannot watch new cgroups; OOM kills of containers removed before a scrape lose their labels", "err", err)
+// newOOM constructs the oom collector on the exporter's loader, workload
+// resolver and CRI client.
+func newOOM(ctx context.Context, env exporter.Env) (exporter.Collector, error) {
+	loader, err := bpfload.FromEnv(ctx, env)
+	if err != nil {
+		return nil, err
 	}
+	resolver, err := workload.FromEnv(ctx, env)
+	if err != nil {
+		return nil, err
+	}
+	pods, err := cri.FromEnv(ctx, env)
+	if err != nil {
+		return nil, err
+	}
+	spec, err := oomkill.LoadOOM()
+	if err != nil {
+		return nil, err
+	}
+	c := &oomCollector{env: env, loader: loader, resolver: resolver, pods: pods, named: map[uint64]containerKey{}}
+	if c.set, err = loader.Load(spec, &c.objs); err != nil {
+		return nil, err
+	}
+	c.attr = series.New(series.Options[uint64]{Labeler: c, Self: env.Self, MaxSeries: env.MaxSeries, Grace: grace})
+	return c, nil
+}
+
+// LabelNames implements series.Labeler: the series key is a container.
+func (c *oomCollector) LabelNames() []string { return containerLabels }
+
+// Labels implements series.Labeler with this scrape's attribution.
+func (c *oomCollector) Labels(_ context.Context, id uint64) ([]string, bool) {
+	r := c.rows[id]
+	return r.key.values(), r.alive
 }
 
 func (c *oomCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) error {
@@ -69,42 +96,81 @@ func (c *oomCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) 
 	if err != nil {
 		return err
 	}
-	c.env.Self.MapEntries("oom_counts", len(rows), int(c.objs.OomCounts.MaxEntries()))
-	kills := map[containerKey]uint64{}
-	var gone []maps.CounterKey
+	c.loader.MapEntries(oomCountsMap, c.objs.OomCounts, len(rows))
+	dead := c.attribute(ctx, rows)
+	s := c.attr.Begin(ctx)
 	for k, n := range rows {
+		if _, ok := c.rows[k.ID]; ok {
+			s.Counter(oomKills, k.ID, n)
+		}
+	}
+	err = s.Emit(ch, histogram.Opts{})
+	gone := c.attr.Expired()
+	for _, id := range gone {
+		delete(c.named, id)
+	}
+	return errors.Join(err,
+		maps.Reap(c.objs.OomCounts, rows, gone, func(k maps.CounterKey) uint64 { return k.ID }),
+		maps.Delete(c.objs.OomCounts, dead),
+		maps.ReportLost(c.env.Self, c.env.Name, c.objs.LostEvents))
+}
+
+// attribute sets c.rows to the Kubernetes containers of rows, each with
+// its series key and whether the series lives, and returns the rows of
+// cgroups that are gone and will never be counted (not Kubernetes
+// containers, or of no known path).
+func (c *oomCollector) attribute(ctx context.Context, rows map[maps.CounterKey]uint64) (dead []maps.CounterKey) {
+	c.rows = make(map[uint64]oomRow, len(rows))
+	live := map[containerKey]bool{}
+	for k := range rows {
 		labels, alive := c.resolver.Lookup(ctx, k.ID)
 		ctr, ok := workload.ParsePath(labels.Cgroup)
 		if !ok || ctr.PodUID == "" {
+			if !alive {
+				dead = append(dead, k)
+			}
 			continue
 		}
-		key, _ := c.dir.key(ctr.ID)
-		if !alive && key != (containerKey{}) && !c.dir.known(key) {
-			gone = append(gone, k)
-			continue
+		key := c.name(ctx, k.ID, labels, ctr.ID)
+		c.rows[k.ID] = oomRow{key: key}
+		if alive || c.podAlive(labels.Cgroup) {
+			live[key] = true
 		}
-		kills[key] += n
 	}
-	for k, n := range kills {
-		ch <- prometheus.MustNewConstMetric(oomKillsDesc, prometheus.CounterValue, float64(n), k.values()...)
+	for id, r := range c.rows {
+		r.alive = live[r.key]
+		c.rows[id] = r
 	}
-	return errors.Join(c.reportLost(), maps.Delete(c.objs.OomCounts, gone))
+	return dead
 }
 
-func (c *oomCollector) reportLost() error {
-	totals, err := maps.ReadLost(c.objs.LostEvents)
-	if err != nil {
-		return err
+// name returns the series key of the container of cgroup id: the names the
+// resolver gave it, else those the runtime gives container ctrID now, else
+// empty ones (the runtime never named it). Names, once known, stay.
+func (c *oomCollector) name(ctx context.Context, id uint64, labels workload.Labels, ctrID string) containerKey {
+	if k, ok := c.named[id]; ok {
+		return k
 	}
-	for i, total := range totals {
-		c.env.Self.SetEventsLost("oom", maps.LostReasons[i], total)
+	k := containerKey{Namespace: labels.Namespace, Pod: labels.Pod, Container: labels.Container}
+	if k.Pod == "" {
+		if ref, ok := c.pods.Lookup(ctx, ctrID); ok {
+			k = containerKey(ref)
+		}
 	}
-	return nil
+	if k.Pod != "" {
+		c.named[id] = k
+	}
+	return k
 }
 
-// Close stops watching cgroups and detaches the program.
+// podAlive reports whether the pod cgroup of the container cgroup at path
+// (relative to the cgroup v2 root) still exists.
+func (c *oomCollector) podAlive(cgroup string) bool {
+	_, err := os.Stat(filepath.Join(c.resolver.CgroupRoot(), path.Dir(cgroup)))
+	return err == nil
+}
+
+// Close detaches the program and closes its maps.
 func (c *oomCollector) Close() error {
-	c.stop()
-	c.done.Wait()
-	return errors.Join(c.resolver.Close(), c.set.Close())
+	return c.set.Close()
 }

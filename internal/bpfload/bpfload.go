@@ -68,8 +68,10 @@ func (l *Loader) load(spec *ebpf.CollectionSpec, objs interface{ Close() error }
 		// Checked first, so that a host without usable BTF says so, rather
 		// than whichever program happened to load first failing obscurely.
 		if _, err := btf.LoadKernelSpec(); err != nil {
+			// A kernel without BTF wraps ErrNotSupported (not retried); an
+			// unreadable one is retried.
 			reportAll(l, spec, false)
-			return nil, fmt.Errorf("kernel BTF (/sys/kernel/btf/vmlinux): %w: %w", errors.ErrUnsupported, err)
+			return nil, fmt.Errorf("kernel BTF (/sys/kernel/btf/vmlinux): %w", err)
 		}
 	}
 	coll, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{})

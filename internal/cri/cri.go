@@ -192,8 +192,14 @@ func (c *Client) Timeout() time.Duration { return c.timeout }
 func (c *Client) Runtime() runtimeapi.RuntimeServiceClient { return c.runtime }
 
 // ObserveRequests has o told about every later request (one observer; a
-// second call replaces the first).
-func (c *Client) ObserveRequests(o RequestObserver) { c.observer.Store(&o) }
+// second call replaces the first; nil stops observing).
+func (c *Client) ObserveRequests(o RequestObserver) {
+	if o == nil {
+		c.observer.Store(nil)
+		return
+	}
+	c.observer.Store(&o)
+}
 
 // Lookup returns the pod of container (or sandbox) id. On a miss it lists
 // the runtime's containers again, at most once per second, and returns

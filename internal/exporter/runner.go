@@ -81,33 +81,47 @@ func (s *runState) set(err error) {
 	s.mu.Unlock()
 }
 
-// loop runs r until ctx is done, retrying its failures with backoff.
+// loop runs r until ctx is done, retrying its failures with backoff. A
+// failure after a healthy run (runHealthyAfter) starts the backoff over, so
+// that a watch that breaks once a day is reopened at once, not after the
+// longest wait.
 func (s *runState) loop(ctx context.Context, r Runner, env Env, opts []retry.Option) {
 	onError := retry.OnError(func(err error, next time.Duration) {
 		env.Logger.Error("Background work failed", "err", err, "retry_in", next)
 	})
-	err := retry.Do(ctx, func(ctx context.Context) error {
-		healthy := time.AfterFunc(runHealthyAfter, func() { s.set(nil) })
-		err := r.Run(ctx)
-		healthy.Stop()
-		if ctx.Err() != nil {
-			return nil
+	for {
+		healthyThenFailed := false
+		err := retry.Do(ctx, func(ctx context.Context) error {
+			started := time.Now()
+			healthy := time.AfterFunc(runHealthyAfter, func() { s.set(nil) })
+			err := r.Run(ctx)
+			healthy.Stop()
+			switch {
+			case ctx.Err() != nil:
+				return nil
+			case err == nil:
+				s.set(nil) // finished its work
+				return nil
+			case unsupported(err):
+				env.Logger.Warn("Background work not supported on this host; it stays off", "err", err)
+				s.mu.Lock()
+				s.unsupported = true
+				s.mu.Unlock()
+				return retry.Permanent(err)
+			}
+			s.set(err)
+			if time.Since(started) >= runHealthyAfter {
+				env.Logger.Error("Background work failed; restarting it", "err", err)
+				healthyThenFailed = true
+				return nil
+			}
+			return err
+		}, append(slices.Clone(opts), onError)...)
+		if !healthyThenFailed || ctx.Err() != nil {
+			if err != nil && ctx.Err() == nil {
+				env.Logger.Debug("Background work stopped", "err", err)
+			}
+			return
 		}
-		if err == nil {
-			s.set(nil) // finished its work
-			return nil
-		}
-		if unsupported(err) {
-			env.Logger.Warn("Background work not supported on this host; it stays off", "err", err)
-			s.mu.Lock()
-			s.unsupported = true
-			s.mu.Unlock()
-			return retry.Permanent(err)
-		}
-		s.set(err)
-		return err
-	}, append(slices.Clone(opts), onError)...)
-	if err != nil && ctx.Err() == nil {
-		env.Logger.Debug("Background work stopped", "err", err)
 	}
 }

@@ -420,6 +420,7 @@ type Pod struct {
 	ID     string // sandbox id
 	UID    string
 	Config *runtimeapi.PodSandboxConfig
+	Netns  string // path of its network namespace; empty if the runtime did not say
 }
 
 // RunPod runs a pod sandbox, as the kubelet would, in the pod cgroup
@@ -453,8 +454,12 @@ func (c *Containerd) RunPod(tb testing.TB, spec PodSpec) *Pod {
 	if err != nil {
 		tb.Fatalf("RunPodSandbox %s/%s: %v; containerd log:\n%s", spec.Namespace, spec.Name, err, c.log)
 	}
-	c.netns = append(c.netns, c.podNetns(ctx, resp.GetPodSandboxId())...)
-	return &Pod{ID: resp.GetPodSandboxId(), UID: uid, Config: cfg}
+	pod := &Pod{ID: resp.GetPodSandboxId(), UID: uid, Config: cfg}
+	if paths := c.podNetns(ctx, pod.ID); len(paths) > 0 {
+		pod.Netns = paths[0]
+		c.netns = append(c.netns, paths...)
+	}
+	return pod
 }
 
 // podNetns returns the network namespace path of a sandbox, from its

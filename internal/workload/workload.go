@@ -150,17 +150,19 @@ func (r *Resolver) Lookup(ctx context.Context, id uint64) (labels Labels, alive 
 	}
 	cached, hit := r.cache.Get(id)
 	if hit && cached.gone {
-		return cached.labels, false
+		return r.completeGone(ctx, id, cached), false
 	}
 	if hit && cached.complete && r.watched.Load() {
 		return cached.labels, true
 	}
 	path, err := r.paths.find(id)
 	if errors.Is(err, errGone) {
-		if hit {
-			r.markGone(id)
+		if !hit {
+			return cached.labels, false
 		}
-		return cached.labels, false
+		r.markGone(id)
+		cached.gone = true
+		return r.completeGone(ctx, id, cached), false
 	}
 	if err != nil {
 		r.logger.Debug("resolving cgroup", "id", id, "err", err)
@@ -184,6 +186,24 @@ func (r *Resolver) CgroupRoot() string { return r.root }
 // the v2 root), as Watch learns them when the cgroup is made.
 func (r *Resolver) Remember(ctx context.Context, id uint64, path string) {
 	r.cache.Add(id, r.resolve(ctx, path))
+}
+
+// completeGone returns the labels of removed cgroup id, asking the runtime
+// once more for the pod of a container it had not named while it ran (one
+// that exited before a scrape): the runtime still lists exited containers,
+// so the series of a short-lived container gets its pod labels, not empty
+// ones.
+func (r *Resolver) completeGone(ctx context.Context, id uint64, e entry) Labels {
+	if e.complete {
+		return e.labels
+	}
+	done := r.resolve(ctx, e.labels.Cgroup)
+	if !done.complete {
+		return e.labels
+	}
+	done.gone = true
+	r.cache.Add(id, done)
+	return done.labels
 }
 
 // markGone records that cgroup id was removed, in its cached entry; an id

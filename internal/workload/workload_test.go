@@ -147,3 +147,29 @@ func TestRemovedStaysRemovedUnderChurn(t *testing.T) {
 		t.Error("removed cgroup alive once the watcher stopped")
 	}
 }
+
+// A container that exits before the runtime named its pod gets its pod
+// labels once the runtime does: exited containers stay listed.
+func TestRemovedContainerStillGetsItsPod(t *testing.T) {
+	root := v2RootOrSkip(t)
+	pods := podMap{}
+	r := newTestResolver(t, Options{Pods: pods})
+	ctr := "/" + testCgroupName(t) + "/kubepods/besteffort/pod" + testUID + "/" + testID
+	id := cgroupID(t, makeCgroup(t, root, ctr))
+	r.watched.Store(true)
+	r.Remember(t.Context(), id, ctr) // made before the runtime lists it
+	removeCgroup(t, root, ctr)
+	r.markGone(id)
+	if l, alive := r.Lookup(t.Context(), id); alive || l != (Labels{Cgroup: ctr}) {
+		t.Errorf("Lookup() before the runtime knows it = %+v, %v; want the path only, not alive", l, alive)
+	}
+	pods[testID] = cri.PodRef{Namespace: "batch", Pod: "job-1", Container: "work"}
+	want := Labels{Cgroup: ctr, Namespace: "batch", Pod: "job-1", Container: "work"}
+	if l, alive := r.Lookup(t.Context(), id); alive || l != want {
+		t.Errorf("Lookup() once the runtime lists it = %+v, %v; want %+v, not alive", l, alive, want)
+	}
+	clear(pods)
+	if l, _ := r.Lookup(t.Context(), id); l != want {
+		t.Errorf("Lookup() once the runtime forgot it = %+v; want the labels kept", l)
+	}
+}

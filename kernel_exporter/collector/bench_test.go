@@ -23,6 +23,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/bpfleet/bpfleet/internal/bpfload"
+	"github.com/bpfleet/bpfleet/internal/cri"
 	"github.com/bpfleet/bpfleet/internal/exporter"
 	"github.com/bpfleet/bpfleet/internal/maps"
 	"github.com/bpfleet/bpfleet/internal/selfmetrics"
@@ -211,24 +212,39 @@ func programName(tb testing.TB, p *ebpf.Program) string {
 }
 
 // benchEnv is the environment collectors are constructed with, as
-// newHarness builds it; the workload resolver is closed when tb ends.
+// collectortest builds it (without the cgroup watcher); its components are
+// closed when tb ends.
 func benchEnv(tb testing.TB) exporter.Env {
 	tb.Helper()
-	self, err := selfmetrics.New(namespace, prometheus.NewRegistry())
+	self, err := selfmetrics.New(namespace+"_exporter", prometheus.NewRegistry())
 	if err != nil {
 		tb.Fatal(err)
 	}
+	loader, err := bpfload.NewLoader(self)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { loader.Close() })
+	client, err := cri.New("", 0, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { client.Close() })
 	resolver, err := workload.NewResolver(workload.Options{})
 	if err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { resolver.Close() })
 	return exporter.Env{
+		Name:      "bench",
 		Logger:    slog.New(slog.DiscardHandler),
 		Namespace: namespace,
 		Self:      self,
-		Workload:  resolver,
-	}
+	}.WithComponents(map[string]any{
+		bpfload.ComponentName:  loader,
+		cri.ComponentName:      client,
+		workload.ComponentName: resolver,
+	})
 }
 
 // emptySet is empty.bpf.c loaded, not attached.
@@ -535,7 +551,7 @@ const scrapeCgroups = 2000
 // written into the real BPF map for real cgroup ids, which is what 2,000
 // workloads that each exec, fork and exit every way would leave there.
 func BenchmarkScrape(b *testing.B) {
-	h := newHarness(b, newProcess)
+	h := newHarness(b, "process")
 	counts := h.c.(*processCollector).objs.ProcessCounts
 	fillProcessCounts(b, counts, makeCgroups(b, scrapeCgroups))
 	reg := prometheus.NewRegistry()
@@ -608,8 +624,8 @@ func fillProcessCounts(tb testing.TB, m *ebpf.Map, ids []uint64) {
 		perCPU[i] = uint64(i + 1)
 	}
 	for _, id := range ids {
-		for event := range uint32(5) {
-			if err := m.Update(maps.CounterKey{ID: id, Event: event}, perCPU, ebpf.UpdateAny); err != nil {
+		for event := range processEvents {
+			if err := m.Update(maps.CounterKey{ID: id, Event: uint32(event)}, perCPU, ebpf.UpdateAny); err != nil {
 				tb.Fatalf("writing process_counts: %v", err)
 			}
 		}

@@ -19,11 +19,13 @@ import (
 )
 
 // blockOperations names enum block_op, a histogram's labels.
-var blockOperations = []string{"read", "write", "flush", "discard", "other"}
-
-var blockIOLatencyDesc = prometheus.NewDesc("kernel_block_io_latency_seconds",
-	"Block I/O request latency from issue to the device to completion, by device and operation.",
-	[]string{"device", "operation"}, nil)
+var blockOperations = map[blockBlockOp]string{
+	blockBlockOpEV_BLOCK_OP_READ:    "read",
+	blockBlockOpEV_BLOCK_OP_WRITE:   "write",
+	blockBlockOpEV_BLOCK_OP_FLUSH:   "flush",
+	blockBlockOpEV_BLOCK_OP_DISCARD: "discard",
+	blockBlockOpEV_BLOCK_OP_OTHER:   "other",
+}
 
 // blockCollector measures block I/O latency per device and operation
 // (bpf/kernel/block.bpf.c). It uses classic tracepoints and no CO-RE, so it
@@ -39,13 +41,13 @@ type blockCollector struct {
 // and size its context struct assumes.
 var blockFields = map[string][2]int{"dev": {8, 4}, "sector": {16, 8}, "rwbs": {34, 10}}
 
-func newBlock(_ context.Context, env exporter.Env) (exporter.Collector, error) {
+func newBlock(ctx context.Context, env exporter.Env) (exporter.Collector, error) {
 	if err := checkBlockFormats(); err != nil {
 		return nil, err
 	}
-	c := &blockCollector{latency: blockIOLatencyDesc, devices: make(map[uint32]string)}
+	c := &blockCollector{latency: blockIOLatency.Desc(), devices: make(map[uint32]string)}
 	var err error
-	c.bpfCollector, err = loadCollector("block", env, loadBlock, &c.objs)
+	c.bpfCollector, err = loadCollector(ctx, env, loadBlock, &c.objs)
 	if err != nil {
 		return nil, err
 	}
@@ -137,13 +139,13 @@ func (c *blockCollector) Update(_ context.Context, ch chan<- prometheus.Metric) 
 	if err != nil {
 		return err
 	}
-	c.reportFill(c.objs.BlockLatency, "block_latency", len(rows))
+	c.loader.MapEntries(blockMapBlockLatency, c.objs.BlockLatency, len(rows))
 	type series struct{ device, op string }
 	byLabels := make(map[series]*histogram.Series)
 	for k, v := range rows {
-		op := "other"
-		if int(k.Labels) < len(blockOperations) {
-			op = blockOperations[k.Labels]
+		op, ok := blockOperations[blockBlockOp(k.Labels)]
+		if !ok {
+			op = blockOperations[blockBlockOpEV_BLOCK_OP_OTHER]
 		}
 		key := series{c.device(uint32(k.ID)), op}
 		if byLabels[key] == nil {

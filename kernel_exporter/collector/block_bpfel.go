@@ -13,6 +13,16 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type blockBlockOp uint32
+
+const (
+	blockBlockOpEV_BLOCK_OP_READ    blockBlockOp = 0
+	blockBlockOpEV_BLOCK_OP_WRITE   blockBlockOp = 1
+	blockBlockOpEV_BLOCK_OP_FLUSH   blockBlockOp = 2
+	blockBlockOpEV_BLOCK_OP_DISCARD blockBlockOp = 3
+	blockBlockOpEV_BLOCK_OP_OTHER   blockBlockOp = 4
+)
+
 type blockHistKey struct {
 	_      structs.HostLayout
 	Id     uint64
@@ -42,6 +52,7 @@ const (
 	blockMapLostEvents       = "lost_events"
 	blockProgBlockRqComplete = "block_rq_complete"
 	blockProgBlockRqIssue    = "block_rq_issue"
+	blockVarUnusedBlockOp    = "unused_block_op"
 )
 
 // loadBlock returns the embedded CollectionSpec for block.
@@ -103,6 +114,7 @@ type blockMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type blockVariableSpecs struct {
+	UnusedBlockOp *ebpf.VariableSpec `ebpf:"unused_block_op"`
 }
 
 // blockObjects contains all objects after they have been loaded into the kernel.
@@ -142,6 +154,7 @@ func (m *blockMaps) Close() error {
 //
 // It can be passed to loadBlockObjects or ebpf.CollectionSpec.LoadAndAssign.
 type blockVariables struct {
+	UnusedBlockOp *ebpf.Variable `ebpf:"unused_block_op"`
 }
 
 // blockPrograms contains all programs after they have been loaded into the kernel.

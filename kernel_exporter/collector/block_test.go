@@ -37,7 +37,7 @@ func diskOf(tb testing.TB, dir string) string {
 }
 
 func TestBlockLatencyOfDirectWritesAndFsync(t *testing.T) {
-	h := newHarness(t, newBlock)
+	h := newHarness(t, "block")
 	dir, err := os.MkdirTemp(".", "block-test-")
 	if err != nil {
 		t.Fatal(err)

@@ -1,18 +1,19 @@
 // Package collector holds kernel_exporter's collectors: one file per
 // collector, each loading its own BPF objects (bpf/kernel/<name>.bpf.c),
-// whose generated bindings sit beside it.
+// whose generated bindings sit beside it, and metrics.go, the table of
+// every metric they serve.
 package collector
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 
 	"github.com/cilium/ebpf"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/bpfleet/bpfleet/internal/bpfload"
+	"github.com/bpfleet/bpfleet/internal/catalog"
 	"github.com/bpfleet/bpfleet/internal/exporter"
 	"github.com/bpfleet/bpfleet/internal/histogram"
 	"github.com/bpfleet/bpfleet/internal/maps"
@@ -23,38 +24,23 @@ import (
 
 const namespace = "kernel"
 
-// Specs returns every kernel_exporter collector, all on by default.
+// Specs returns every kernel_exporter collector, all on by default. The
+// per-workload ones cap each metric's series (--collector.<name>.max-series).
 func Specs() []exporter.Spec {
 	return []exporter.Spec{
 		{Name: "block", Help: "block I/O latency per device and operation", Default: true, Constructor: newBlock},
-		{Name: "oom", Help: "OOM kills per victim workload", Default: true, Constructor: newOOM},
-		{Name: "process", Help: "process execs, forks and exits per workload", Default: true, Constructor: newProcess},
-		{Name: "sched", Help: "run-queue latency per workload", Default: true, Constructor: newSched},
-		{Name: "tcp", Help: "TCP connections, failures, latency, retransmits and resets per workload", Default: true, Constructor: newTCP},
+		{Name: "oom", Help: "OOM kills per victim workload", Default: true, Constructor: newOOM, MaxSeries: series.DefaultMaxSeries},
+		{Name: "process", Help: "process execs, forks and exits per workload", Default: true, Constructor: newProcess, MaxSeries: series.DefaultMaxSeries},
+		{Name: "sched", Help: "run-queue latency per workload", Default: true, Constructor: newSched, MaxSeries: series.DefaultMaxSeries},
+		{Name: "tcp", Help: "TCP connections, failures, latency, retransmits and resets per workload", Default: true, Constructor: newTCP, MaxSeries: series.DefaultMaxSeries},
 	}
 }
 
-// Descs returns the descriptors of every metric the collectors serve (the
-// scaffold's and self-metrics aside), for documentation checks.
-func Descs() []*prometheus.Desc {
-	return []*prometheus.Desc{
-		blockIOLatencyDesc, oomKillsDesc, processExecsDesc, processForksDesc, processExitsDesc,
-		schedRunqueueLatencyDesc, tcpConnectionsDesc, tcpConnectFailuresDesc, tcpConnectLatencyDesc,
-		tcpRetransmitsDesc, tcpResetsDesc,
-	}
-}
-
-// workloadDesc describes a per-workload metric: workload labels, then extra.
-func workloadDesc(name, help string, extra ...string) *prometheus.Desc {
-	return prometheus.NewDesc(prometheus.BuildFQName(namespace, "", name), help,
-		append(slices.Clone(workload.LabelNames), extra...), nil)
-}
-
-// counterEvent names one counter_key.event value of a program.
+// counterEvent is what one counter_key.event value of a program counts: a
+// metric and the values of its labels after the workload's.
 type counterEvent struct {
-	desc   *prometheus.Desc
-	metric string   // the metric's name, for its series cap
-	extra  []string // values of the desc's extra labels
+	metric *catalog.Metric
+	extra  []string
 }
 
 // latencyOpts are the histogram options of the latency metrics: the kernel
@@ -66,81 +52,70 @@ var latencyOpts = histogram.Opts{
 }
 
 // bpfCollector is what every collector of this exporter shares: its loaded
-// programs, lost-event counters and attribution state.
+// programs, lost-event counters and, for per-workload ones, attribution
+// state.
 type bpfCollector struct {
-	name string
-	set  *bpfload.Set
-	self *selfmetrics.Metrics
-	lost *ebpf.Map
-	attr *series.Attributor
+	name   string
+	loader *bpfload.Loader
+	set    *bpfload.Set
+	self   *selfmetrics.Metrics
+	lost   *ebpf.Map
+	attr   *series.Attributor[uint64] // nil for block
 }
 
-func loadCollector(name string, env exporter.Env, spec func() (*ebpf.CollectionSpec, error),
+// loadCollector loads the objects of spec into objs; the caller then sets
+// lost to their lost_events map.
+func loadCollector(ctx context.Context, env exporter.Env, spec func() (*ebpf.CollectionSpec, error),
 	objs interface{ Close() error }) (bpfCollector, error) {
-	s, err := spec()
-	if err != nil {
-		return bpfCollector{}, fmt.Errorf("reading %s BPF spec: %w", name, err)
-	}
-	set, err := bpfload.Load(s, objs, env.Self)
+	loader, err := bpfload.FromEnv(ctx, env)
 	if err != nil {
 		return bpfCollector{}, err
 	}
-	c := bpfCollector{name: name, set: set, self: env.Self}
-	if env.Workload != nil {
-		c.attr = series.NewAttributor(series.Options{Resolver: env.Workload, Self: env.Self})
+	s, err := spec()
+	if err != nil {
+		return bpfCollector{}, fmt.Errorf("reading %s BPF spec: %w", env.Name, err)
 	}
+	set, err := loader.Load(s, objs)
+	if err != nil {
+		return bpfCollector{}, err
+	}
+	return bpfCollector{name: env.Name, loader: loader, set: set, self: env.Self}, nil
+}
+
+// loadWorkloadCollector is loadCollector for a collector whose series are
+// keyed by cgroup id and labelled by the workload resolver.
+func loadWorkloadCollector(ctx context.Context, env exporter.Env, spec func() (*ebpf.CollectionSpec, error),
+	objs interface{ Close() error }) (bpfCollector, error) {
+	resolver, err := workload.FromEnv(ctx, env)
+	if err != nil {
+		return bpfCollector{}, err
+	}
+	c, err := loadCollector(ctx, env, spec, objs)
+	if err != nil {
+		return c, err
+	}
+	c.attr = series.New(series.Options[uint64]{Labeler: resolver, Self: env.Self, MaxSeries: env.MaxSeries})
 	return c, nil
 }
 
 // reportLost publishes the program's lost-event counters.
-func (c *bpfCollector) reportLost() error {
-	totals, err := maps.ReadLost(c.lost)
-	if err != nil {
-		return err
-	}
-	for i, total := range totals {
-		c.self.SetEventsLost(c.name, maps.LostReasons[i], total)
-	}
-	return nil
-}
+func (c *bpfCollector) reportLost() error { return maps.ReportLost(c.self, c.name, c.lost) }
 
-// reportFill publishes how full an aggregation map is.
-func (c *bpfCollector) reportFill(m *ebpf.Map, mapName string, entries int) {
-	c.self.MapEntries(mapName, entries, int(m.MaxEntries()))
-}
+func counterID(k maps.CounterKey) uint64 { return k.ID }
 
-// reapCounters deletes the rows of workloads gone past their grace period.
-func reapCounters(m *ebpf.Map, rows map[maps.CounterKey]uint64, gone []uint64) error {
-	return maps.Delete(m, keysOf(rows, gone, func(k maps.CounterKey) uint64 { return k.ID }))
-}
+func histID(k maps.HistKey) uint64 { return k.ID }
 
-func reapHistograms(m *ebpf.Map, rows map[maps.HistKey]maps.HistValue, gone []uint64) error {
-	return maps.Delete(m, keysOf(rows, gone, func(k maps.HistKey) uint64 { return k.ID }))
-}
-
-func keysOf[K comparable, V any](rows map[K]V, gone []uint64, id func(K) uint64) []K {
-	if len(gone) == 0 {
-		return nil
-	}
-	var keys []K
-	for k := range rows {
-		if slices.Contains(gone, id(k)) {
-			keys = append(keys, k)
-		}
-	}
-	return keys
-}
-
-// emitCounters adds a counter map's rows to a scrape through events.
-func emitCounters(s *series.Scrape, rows map[maps.CounterKey]uint64, events map[uint32]counterEvent) error {
+// emitCounters adds a counter map's rows to a scrape, naming each row's
+// event through events (keyed by a generated enum type).
+func emitCounters[E ~uint32](s *series.Scrape[uint64], rows map[maps.CounterKey]uint64, events map[E]counterEvent) error {
 	var unknown []uint32
 	for k, v := range rows {
-		ev, ok := events[k.Event]
+		ev, ok := events[E(k.Event)]
 		if !ok {
 			unknown = append(unknown, k.Event)
 			continue
 		}
-		s.Counter(ev.desc, ev.metric, k.ID, v, ev.extra...)
+		s.Counter(ev.metric, k.ID, v, ev.extra...)
 	}
 	if len(unknown) > 0 {
 		return fmt.Errorf("unknown event ids %v in map", unknown)
@@ -151,16 +126,16 @@ func emitCounters(s *series.Scrape, rows map[maps.CounterKey]uint64, events map[
 // updateCounters serves a collector whose only map is a counter map m
 // (named mapName) decoded through events: read, attribute, emit, report
 // the map's fill and lost events, and reap gone workloads.
-func (c *bpfCollector) updateCounters(ctx context.Context, ch chan<- prometheus.Metric, m *ebpf.Map, mapName string, events map[uint32]counterEvent) error {
+func updateCounters[E ~uint32](ctx context.Context, c *bpfCollector, ch chan<- prometheus.Metric, m *ebpf.Map, mapName string, events map[E]counterEvent) error {
 	rows, err := maps.ReadCounters(m)
 	if err != nil {
 		return err
 	}
-	c.reportFill(m, mapName, len(rows))
+	c.loader.MapEntries(mapName, m, len(rows))
 	s := c.attr.Begin(ctx)
 	err = emitCounters(s, rows, events)
 	return errors.Join(err, s.Emit(ch, latencyOpts), c.reportLost(),
-		reapCounters(m, rows, c.attr.Expired()))
+		maps.Reap(m, rows, c.attr.Expired(), counterID))
 }
 
 // Close detaches the collector's programs and closes its objects.

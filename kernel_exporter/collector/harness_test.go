@@ -121,10 +121,23 @@ type harness struct {
 	c exporter.Collector
 }
 
-func newHarness(tb testing.TB, newCollector exporter.New) *harness {
+// newHarness builds the collector called name (Specs) with opts.
+func newHarness(tb testing.TB, name string, opts ...collectortest.Option) *harness {
 	tb.Helper()
-	h := collectortest.New(tb, namespace, newCollector)
+	h := collectortest.New(tb, namespace, name, constructor(tb, name), opts...)
 	return &harness{Harness: h, c: h.C}
+}
+
+// constructor returns the constructor of the collector called name.
+func constructor(tb testing.TB, name string) exporter.New {
+	tb.Helper()
+	for _, s := range Specs() {
+		if s.Name == name {
+			return s.Constructor
+		}
+	}
+	tb.Fatalf("no collector %q", name)
+	return nil
 }
 
 // snapshot is one scrape; its methods read series as collectortest's do.

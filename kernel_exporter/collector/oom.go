@@ -9,21 +9,20 @@ import (
 	"github.com/bpfleet/bpfleet/internal/oomkill"
 )
 
-var oomKillsDesc = workloadDesc("oom_kills_total", "Processes of the workload chosen as victims by the OOM killer (global or cgroup).")
+// oomEvents names the counter events of internal/oomkill's program.
+var oomEvents = map[uint32]counterEvent{oomkill.EventKill: {oomKills, nil}}
 
 // oomCollector counts OOM kills per victim workload with the shared
 // program of internal/oomkill (bpf/oomkill/oom.bpf.c).
 type oomCollector struct {
 	bpfCollector
-	objs   oomkill.OOMObjects
-	events map[uint32]counterEvent
+	objs oomkill.OOMObjects
 }
 
-func newOOM(_ context.Context, env exporter.Env) (exporter.Collector, error) {
+func newOOM(ctx context.Context, env exporter.Env) (exporter.Collector, error) {
 	c := &oomCollector{}
-	c.events = map[uint32]counterEvent{oomkill.EventKill: {oomKillsDesc, "kernel_oom_kills_total", nil}}
 	var err error
-	c.bpfCollector, err = loadCollector("oom", env, oomkill.LoadOOM, &c.objs)
+	c.bpfCollector, err = loadWorkloadCollector(ctx, env, oomkill.LoadOOM, &c.objs)
 	if err != nil {
 		return nil, err
 	}
@@ -32,5 +31,5 @@ func newOOM(_ context.Context, env exporter.Env) (exporter.Collector, error) {
 }
 
 func (c *oomCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) error {
-	return c.updateCounters(ctx, ch, c.objs.OomCounts, "oom_counts", c.events)
+	return updateCounters(ctx, &c.bpfCollector, ch, c.objs.OomCounts, oomkill.OOMMapOomCounts, oomEvents)
 }

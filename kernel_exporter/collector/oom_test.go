@@ -7,7 +7,7 @@ import (
 )
 
 func TestOOMKillCountedOnVictimCgroup(t *testing.T) {
-	h := newHarness(t, newOOM)
+	h := newHarness(t, "oom")
 	victim := testenv.NewCgroup(t)
 	victim.SetMemoryLimit(t, 32<<20)
 	before := h.scrape()

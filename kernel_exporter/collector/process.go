@@ -8,32 +8,26 @@ import (
 	"github.com/bpfleet/bpfleet/internal/exporter"
 )
 
-var (
-	processExecsDesc = workloadDesc("process_execs_total", "Successful execve calls by tasks of the workload.")
-	processForksDesc = workloadDesc("process_forks_total", "New processes (fork or clone without CLONE_THREAD) created by tasks of the workload.")
-	processExitsDesc = workloadDesc("process_exits_total", "Whole-process exits of the workload, by outcome: success (exit code 0), failure (non-zero exit code) or signal (killed by a signal).", "outcome")
-)
+// processEvents names enum process_event (bpf/kernel/process.bpf.c).
+var processEvents = map[processProcessEvent]counterEvent{
+	processProcessEventEV_PROCESS_EXEC:         {processExecs, nil},
+	processProcessEventEV_PROCESS_FORK:         {processForks, nil},
+	processProcessEventEV_PROCESS_EXIT_SUCCESS: {processExits, []string{"success"}},
+	processProcessEventEV_PROCESS_EXIT_FAILURE: {processExits, []string{"failure"}},
+	processProcessEventEV_PROCESS_EXIT_SIGNAL:  {processExits, []string{"signal"}},
+}
 
 // processCollector counts execs, forks and whole-process exits per workload
 // (bpf/kernel/process.bpf.c).
 type processCollector struct {
 	bpfCollector
-	objs   processObjects
-	events map[uint32]counterEvent
+	objs processObjects
 }
 
-func newProcess(_ context.Context, env exporter.Env) (exporter.Collector, error) {
+func newProcess(ctx context.Context, env exporter.Env) (exporter.Collector, error) {
 	c := &processCollector{}
-	execs, forks, exits := processExecsDesc, processForksDesc, processExitsDesc
-	c.events = map[uint32]counterEvent{
-		0: {execs, "kernel_process_execs_total", nil},
-		1: {forks, "kernel_process_forks_total", nil},
-		2: {exits, "kernel_process_exits_total", []string{"success"}},
-		3: {exits, "kernel_process_exits_total", []string{"failure"}},
-		4: {exits, "kernel_process_exits_total", []string{"signal"}},
-	}
 	var err error
-	c.bpfCollector, err = loadCollector("process", env, loadProcess, &c.objs)
+	c.bpfCollector, err = loadWorkloadCollector(ctx, env, loadProcess, &c.objs)
 	if err != nil {
 		return nil, err
 	}
@@ -42,5 +36,5 @@ func newProcess(_ context.Context, env exporter.Env) (exporter.Collector, error)
 }
 
 func (c *processCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) error {
-	return c.updateCounters(ctx, ch, c.objs.ProcessCounts, "process_counts", c.events)
+	return updateCounters(ctx, &c.bpfCollector, ch, c.objs.ProcessCounts, processMapProcessCounts, processEvents)
 }

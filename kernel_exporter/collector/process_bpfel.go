@@ -20,15 +20,26 @@ type processCounterKey struct {
 	Pad   uint32
 }
 
+type processProcessEvent uint32
+
+const (
+	processProcessEventEV_PROCESS_EXEC         processProcessEvent = 0
+	processProcessEventEV_PROCESS_FORK         processProcessEvent = 1
+	processProcessEventEV_PROCESS_EXIT_SUCCESS processProcessEvent = 2
+	processProcessEventEV_PROCESS_EXIT_FAILURE processProcessEvent = 3
+	processProcessEventEV_PROCESS_EXIT_SIGNAL  processProcessEvent = 4
+)
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	processMapLostEvents    = "lost_events"
-	processMapProcessCounts = "process_counts"
-	processProgProcessExec  = "process_exec"
-	processProgProcessExit  = "process_exit"
-	processProgProcessFork  = "process_fork"
+	processMapLostEvents         = "lost_events"
+	processMapProcessCounts      = "process_counts"
+	processProgProcessExec       = "process_exec"
+	processProgProcessExit       = "process_exit"
+	processProgProcessFork       = "process_fork"
+	processVarUnusedProcessEvent = "unused_process_event"
 )
 
 // loadProcess returns the embedded CollectionSpec for process.
@@ -90,6 +101,7 @@ type processMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type processVariableSpecs struct {
+	UnusedProcessEvent *ebpf.VariableSpec `ebpf:"unused_process_event"`
 }
 
 // processObjects contains all objects after they have been loaded into the kernel.
@@ -127,6 +139,7 @@ func (m *processMaps) Close() error {
 //
 // It can be passed to loadProcessObjects or ebpf.CollectionSpec.LoadAndAssign.
 type processVariables struct {
+	UnusedProcessEvent *ebpf.Variable `ebpf:"unused_process_event"`
 }
 
 // processPrograms contains all programs after they have been loaded into the kernel.

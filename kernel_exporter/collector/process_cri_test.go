@@ -1,11 +1,15 @@
 package collector
 
 import (
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/bpfleet/bpfleet/internal/collectortest"
+	"github.com/bpfleet/bpfleet/internal/exportertest"
 	"github.com/bpfleet/bpfleet/internal/testenv"
+	"github.com/bpfleet/bpfleet/internal/workload"
 )
 
 // TestProcessLabelsContainerExecsWithPod points the workload resolver at a
@@ -15,7 +19,7 @@ import (
 // and container name, as the runtime reports them over CRI.
 func TestProcessLabelsContainerExecsWithPod(t *testing.T) {
 	ctd := testenv.StartContainerd(t)
-	h := collectortest.New(t, namespace, newProcess, collectortest.WithCRIEndpoint(ctd.Endpoint))
+	h := newHarness(t, "process", collectortest.WithCRIEndpoint(ctd.Endpoint))
 	pod := ctd.RunPod(t, testenv.PodSpec{Namespace: "shop", Name: "web-0"})
 	id := ctd.RunContainer(t, pod, testenv.ContainerSpec{Name: "server", Command: []string{"sleep", "3600"}})
 
@@ -23,7 +27,7 @@ func TestProcessLabelsContainerExecsWithPod(t *testing.T) {
 	kv := []string{"cgroup", cgroup, "namespace", "shop", "pod", "web-0", "container", "server"}
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		got := h.Scrape().Counter("kernel_process_execs_total", kv...)
+		got := h.scrape().counter("kernel_process_execs_total", kv...)
 		if got >= 1 {
 			return
 		}
@@ -32,4 +36,64 @@ func TestProcessLabelsContainerExecsWithPod(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// TestContainerGranularitySumsRestartsIntoOneSeries runs a container,
+// kills it and runs its restart (attempt 1, as the kubelet would): two
+// cgroups of one container name. At --workload.granularity=container they
+// are one series, without a cgroup label, whose count is exactly the sum
+// of the two cgroups' series that a collector at cgroup granularity,
+// watching the same execs, serves.
+func TestContainerGranularitySumsRestartsIntoOneSeries(t *testing.T) {
+	ctd := testenv.StartContainerd(t)
+	byCgroup := newHarness(t, "process", collectortest.WithCRIEndpoint(ctd.Endpoint))
+	byContainer := newHarness(t, "process", collectortest.WithCRIEndpoint(ctd.Endpoint),
+		collectortest.WithGranularity(workload.ByContainer))
+	pod := ctd.RunPod(t, testenv.PodSpec{Namespace: "shop", Name: "web-0"})
+	container := []string{"namespace", "shop", "pod", "web-0", "container", "server"}
+
+	var cgroups []string
+	var perCgroup []float64
+	for attempt := range uint32(2) {
+		id := ctd.RunContainer(t, pod, testenv.ContainerSpec{Name: "server", Command: []string{"sleep", "3600"}, Attempt: attempt})
+		cgroups = append(cgroups, ctd.CgroupParent+"/kubepods/besteffort/pod"+pod.UID+"/"+id)
+		// Once sleep runs, the attempt's execs no longer change. Both
+		// collectors label its cgroup while it lives: a workload's labels
+		// are those its cgroup resolved to last.
+		exportertest.Eventually(t, func() error {
+			n := byCgroup.scrape().counter("kernel_process_execs_total", append([]string{"cgroup", cgroups[attempt]}, container...)...)
+			if n < 1 { // sleep at least; runc may add its own
+				return fmt.Errorf("kernel_process_execs_total of attempt %d (%s) is %v, want at least 1", attempt, cgroups[attempt], n)
+			}
+			if total := sum(perCgroup) + n; byContainer.scrape().counter("kernel_process_execs_total", container...) < total {
+				return fmt.Errorf("container granularity lacks attempt %d's execs", attempt)
+			}
+			perCgroup = append(perCgroup[:attempt], n)
+			return nil
+		})
+		if attempt == 0 {
+			ctd.StopContainer(t, id, 0)
+			ctd.WaitExited(t, id)
+		}
+	}
+
+	s := byContainer.scrape()
+	want := sum(perCgroup)
+	if got := s.counter("kernel_process_execs_total", container...); got != want {
+		t.Errorf("kernel_process_execs_total{namespace=shop,pod=web-0,container=server} at container granularity = %v, want %v + %v = %v",
+			got, perCgroup[0], perCgroup[1], want)
+	}
+	for name := range s {
+		if strings.Contains(name, "cgroup=") {
+			t.Errorf("series %s at container granularity has a cgroup label", name)
+		}
+	}
+}
+
+func sum(values []float64) float64 {
+	var total float64
+	for _, v := range values {
+		total += v
+	}
+	return total
 }

@@ -8,7 +8,7 @@ import (
 )
 
 func TestProcessExecsForksAndExits(t *testing.T) {
-	h := newHarness(t, newProcess)
+	h := newHarness(t, "process")
 	cg := testenv.NewCgroup(t)
 
 	p := cg.Start(t, "exec", "100", "/bin/true")
@@ -33,7 +33,7 @@ func TestProcessExecsForksAndExits(t *testing.T) {
 }
 
 func TestProcessExitOutcomes(t *testing.T) {
-	h := newHarness(t, newProcess)
+	h := newHarness(t, "process")
 	cg := testenv.NewCgroup(t)
 
 	var exits, sleepers []*testenv.Process
@@ -72,7 +72,7 @@ func TestProcessExitOutcomes(t *testing.T) {
 // A workload whose cgroup is gone before the scrape keeps its counts and
 // its labels until the grace period ends.
 func TestProcessCountsOfRemovedCgroup(t *testing.T) {
-	h := newHarness(t, newProcess)
+	h := newHarness(t, "process")
 	cg := testenv.NewCgroup(t)
 	p := cg.Start(t, "exec", "10", "/bin/true")
 	p.Go(t)

@@ -10,20 +10,17 @@ import (
 	"github.com/bpfleet/bpfleet/internal/maps"
 )
 
-var schedRunqueueLatencyDesc = workloadDesc("runqueue_latency_seconds", "Time tasks of the workload waited runnable on a run queue before running (wakeup or preemption to on-CPU).")
-
 // schedCollector measures run-queue latency per workload
 // (bpf/kernel/sched.bpf.c).
 type schedCollector struct {
 	bpfCollector
-	objs    schedObjects
-	latency *prometheus.Desc
+	objs schedObjects
 }
 
-func newSched(_ context.Context, env exporter.Env) (exporter.Collector, error) {
-	c := &schedCollector{latency: schedRunqueueLatencyDesc}
+func newSched(ctx context.Context, env exporter.Env) (exporter.Collector, error) {
+	c := &schedCollector{}
 	var err error
-	c.bpfCollector, err = loadCollector("sched", env, loadSched, &c.objs)
+	c.bpfCollector, err = loadWorkloadCollector(ctx, env, loadSched, &c.objs)
 	if err != nil {
 		return nil, err
 	}
@@ -36,11 +33,11 @@ func (c *schedCollector) Update(ctx context.Context, ch chan<- prometheus.Metric
 	if err != nil {
 		return err
 	}
-	c.reportFill(c.objs.RunqueueLatency, "runqueue_latency", len(rows))
+	c.loader.MapEntries(schedMapRunqueueLatency, c.objs.RunqueueLatency, len(rows))
 	s := c.attr.Begin(ctx)
 	for k, v := range rows {
-		s.Histogram(c.latency, "kernel_runqueue_latency_seconds", k.ID, k.Bucket, v.Count, v.Sum)
+		s.Histogram(runqueueLatency, k.ID, k.Bucket, v.Count, v.Sum)
 	}
 	return errors.Join(s.Emit(ch, latencyOpts), c.reportLost(),
-		reapHistograms(c.objs.RunqueueLatency, rows, c.attr.Expired()))
+		maps.Reap(c.objs.RunqueueLatency, rows, c.attr.Expired(), histID))
 }

@@ -10,7 +10,7 @@ import (
 )
 
 func TestRunqueueLatencyOfOversubscribedCgroup(t *testing.T) {
-	h := newHarness(t, newSched)
+	h := newHarness(t, "sched")
 	cg := testenv.NewCgroup(t)
 	stats := filepath.Join(t.TempDir(), "schedstat")
 	t.Setenv("BPFLEET_SCHEDSTAT_FILE", stats)

@@ -11,46 +11,53 @@ import (
 	"github.com/bpfleet/bpfleet/internal/maps"
 )
 
-// tcpFamilies names enum tcp_family, the low bit of an event and a
-// histogram's labels.
-var tcpFamilies = []string{"ipv4", "ipv6"}
+// tcpFamilies names the counted values of enum tcp_family, in the low
+// bits of an event and in a histogram's labels (EV_TCP_FAMILY_OTHER is
+// never counted).
+var tcpFamilies = map[tcpTcpFamily]string{
+	tcpTcpFamilyEV_TCP_FAMILY_IPV4: "ipv4",
+	tcpTcpFamilyEV_TCP_FAMILY_IPV6: "ipv6",
+}
 
-var (
-	tcpConnectionsDesc     = workloadDesc("tcp_connections_total", "TCP connections established by the workload: outbound (connect) or inbound (accepted by its listeners).", "family", "direction")
-	tcpConnectFailuresDesc = workloadDesc("tcp_connect_failures_total", "Outbound TCP connects of the workload that failed (SYN_SENT to CLOSE: refused, timed out, unreachable).", "family")
-	tcpConnectLatencyDesc  = workloadDesc("tcp_connect_latency_seconds", "Time from an outbound TCP connect's SYN to ESTABLISHED.", "family")
-	tcpRetransmitsDesc     = workloadDesc("tcp_retransmits_total", "TCP segments retransmitted by sockets of the workload (as the kernel's RetransSegs).", "family")
-	tcpResetsDesc          = workloadDesc("tcp_resets_total", "TCP resets sent or received by sockets of the workload; resets sent for segments that matched no socket have empty workload labels.", "family", "direction")
-)
+// tcpKinds names enum tcp_kind: a metric and its labels after family.
+var tcpKinds = map[tcpTcpKind]counterEvent{
+	tcpTcpKindEV_TCP_CONNECT_OUTBOUND: {tcpConnections, []string{"outbound"}},
+	tcpTcpKindEV_TCP_CONNECT_INBOUND:  {tcpConnections, []string{"inbound"}},
+	tcpTcpKindEV_TCP_CONNECT_FAILURE:  {tcpConnectFailures, nil},
+	tcpTcpKindEV_TCP_RETRANSMIT:       {tcpRetransmits, nil},
+	tcpTcpKindEV_TCP_RESET_SENT:       {tcpResets, []string{"sent"}},
+	tcpTcpKindEV_TCP_RESET_RECEIVED:   {tcpResets, []string{"received"}},
+}
+
+// tcpEvent is counter_key.event of kind and family, as tcp.bpf.c's
+// tcp_event encodes it: kind << TCP_EVENT_FAMILY_BITS | family.
+func tcpEvent(kind tcpTcpKind, family tcpTcpFamily) uint32 {
+	return uint32(kind)<<uint32(tcpTcpEventLayoutTCP_EVENT_FAMILY_BITS) | uint32(family)
+}
+
+// tcpEvents names every counter event of tcp.bpf.c: each kind in each
+// counted family.
+var tcpEvents = func() map[uint32]counterEvent {
+	events := make(map[uint32]counterEvent, len(tcpKinds)*len(tcpFamilies))
+	for kind, ev := range tcpKinds {
+		for family, name := range tcpFamilies {
+			events[tcpEvent(kind, family)] = counterEvent{ev.metric, append([]string{name}, ev.extra...)}
+		}
+	}
+	return events
+}()
 
 // tcpCollector counts TCP connections, failures, retransmits and resets and
 // measures connect latency per workload (bpf/kernel/tcp.bpf.c).
 type tcpCollector struct {
 	bpfCollector
-	objs    tcpObjects
-	events  map[uint32]counterEvent
-	latency *prometheus.Desc
+	objs tcpObjects
 }
 
-func newTCP(_ context.Context, env exporter.Env) (exporter.Collector, error) {
-	conns, failures, retrans, resets := tcpConnectionsDesc, tcpConnectFailuresDesc, tcpRetransmitsDesc, tcpResetsDesc
-	c := &tcpCollector{latency: tcpConnectLatencyDesc, events: make(map[uint32]counterEvent)}
-	kinds := []counterEvent{ // enum tcp_kind order
-		{conns, "kernel_tcp_connections_total", []string{"outbound"}},
-		{conns, "kernel_tcp_connections_total", []string{"inbound"}},
-		{failures, "kernel_tcp_connect_failures_total", nil},
-		{retrans, "kernel_tcp_retransmits_total", nil},
-		{resets, "kernel_tcp_resets_total", []string{"sent"}},
-		{resets, "kernel_tcp_resets_total", []string{"received"}},
-	}
-	for kind, ev := range kinds {
-		for family, name := range tcpFamilies {
-			extra := append([]string{name}, ev.extra...)
-			c.events[uint32(kind<<1|family)] = counterEvent{ev.desc, ev.metric, extra}
-		}
-	}
+func newTCP(ctx context.Context, env exporter.Env) (exporter.Collector, error) {
+	c := &tcpCollector{}
 	var err error
-	c.bpfCollector, err = loadCollector("tcp", env, loadTcp, &c.objs)
+	c.bpfCollector, err = loadWorkloadCollector(ctx, env, loadTcp, &c.objs)
 	if err != nil {
 		return nil, err
 	}
@@ -67,18 +74,20 @@ func (c *tcpCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) 
 	if err != nil {
 		return err
 	}
-	c.reportFill(c.objs.TcpCounts, "tcp_counts", len(counts))
-	c.reportFill(c.objs.TcpConnectLatency, "tcp_connect_latency", len(hists))
+	c.loader.MapEntries(tcpMapTcpCounts, c.objs.TcpCounts, len(counts))
+	c.loader.MapEntries(tcpMapTcpConnectLatency, c.objs.TcpConnectLatency, len(hists))
 	s := c.attr.Begin(ctx)
-	err = emitCounters(s, counts, c.events)
+	err = emitCounters(s, counts, tcpEvents)
 	for k, v := range hists {
-		if int(k.Labels) >= len(tcpFamilies) {
-			err = errors.Join(err, fmt.Errorf("unknown family %d in tcp_connect_latency", k.Labels))
+		family, ok := tcpFamilies[tcpTcpFamily(k.Labels)]
+		if !ok {
+			err = errors.Join(err, fmt.Errorf("unknown family %d in %s", k.Labels, tcpMapTcpConnectLatency))
 			continue
 		}
-		s.Histogram(c.latency, "kernel_tcp_connect_latency_seconds", k.ID, k.Bucket, v.Count, v.Sum, tcpFamilies[k.Labels])
+		s.Histogram(tcpConnectLatency, k.ID, k.Bucket, v.Count, v.Sum, family)
 	}
 	gone := c.attr.Expired()
 	return errors.Join(err, s.Emit(ch, latencyOpts), c.reportLost(),
-		reapCounters(c.objs.TcpCounts, counts, gone), reapHistograms(c.objs.TcpConnectLatency, hists, gone))
+		maps.Reap(c.objs.TcpCounts, counts, gone, counterID),
+		maps.Reap(c.objs.TcpConnectLatency, hists, gone, histID))
 }

@@ -38,6 +38,31 @@ type tcpHistValue struct {
 	Sum   uint64
 }
 
+type tcpTcpEventLayout uint32
+
+const (
+	tcpTcpEventLayoutTCP_EVENT_FAMILY_BITS tcpTcpEventLayout = 1
+)
+
+type tcpTcpFamily uint32
+
+const (
+	tcpTcpFamilyEV_TCP_FAMILY_IPV4  tcpTcpFamily = 0
+	tcpTcpFamilyEV_TCP_FAMILY_IPV6  tcpTcpFamily = 1
+	tcpTcpFamilyEV_TCP_FAMILY_OTHER tcpTcpFamily = 2
+)
+
+type tcpTcpKind uint32
+
+const (
+	tcpTcpKindEV_TCP_CONNECT_OUTBOUND tcpTcpKind = 0
+	tcpTcpKindEV_TCP_CONNECT_INBOUND  tcpTcpKind = 1
+	tcpTcpKindEV_TCP_CONNECT_FAILURE  tcpTcpKind = 2
+	tcpTcpKindEV_TCP_RETRANSMIT       tcpTcpKind = 3
+	tcpTcpKindEV_TCP_RESET_SENT       tcpTcpKind = 4
+	tcpTcpKindEV_TCP_RESET_RECEIVED   tcpTcpKind = 5
+)
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
@@ -50,6 +75,7 @@ const (
 	tcpProgTcpRetransmit    = "tcp_retransmit"
 	tcpProgTcpSendReset     = "tcp_send_reset"
 	tcpProgTcpSetState      = "tcp_set_state"
+	tcpVarUnusedTcpEnums    = "unused_tcp_enums"
 )
 
 // loadTcp returns the embedded CollectionSpec for tcp.
@@ -114,6 +140,7 @@ type tcpMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type tcpVariableSpecs struct {
+	UnusedTcpEnums *ebpf.VariableSpec `ebpf:"unused_tcp_enums"`
 }
 
 // tcpObjects contains all objects after they have been loaded into the kernel.
@@ -155,6 +182,7 @@ func (m *tcpMaps) Close() error {
 //
 // It can be passed to loadTcpObjects or ebpf.CollectionSpec.LoadAndAssign.
 type tcpVariables struct {
+	UnusedTcpEnums *ebpf.Variable `ebpf:"unused_tcp_enums"`
 }
 
 // tcpPrograms contains all programs after they have been loaded into the kernel.

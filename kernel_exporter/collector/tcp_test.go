@@ -27,7 +27,7 @@ func init() {
 }
 
 func TestTCPConnectionsByFamilyAndDirection(t *testing.T) {
-	h := newHarness(t, newTCP)
+	h := newHarness(t, "tcp")
 	server, client := testenv.NewCgroup(t), testenv.NewCgroup(t)
 
 	srv, addrs := startServer(t, server, "-mode=close", "-accepts=50", "127.0.0.1:0", "[::1]:0")
@@ -54,7 +54,7 @@ func TestTCPConnectionsByFamilyAndDirection(t *testing.T) {
 // which nothing listens: the kernel answers each SYN with a reset that no
 // socket sends, and the connecting socket receives it and fails.
 func TestTCPConnectFailuresAndResetsOfClosedPort(t *testing.T) {
-	h := newHarness(t, newTCP)
+	h := newHarness(t, "tcp")
 	client := testenv.NewCgroup(t)
 
 	addrs := []string{closedPort(t, "127.0.0.1"), closedPort(t, "::1")}
@@ -85,7 +85,7 @@ func TestTCPConnectFailuresAndResetsOfClosedPort(t *testing.T) {
 // {on, 0}: the server's sockets send a reset each, which the client's
 // sockets receive.
 func TestTCPResetsOfAbortiveClose(t *testing.T) {
-	h := newHarness(t, newTCP)
+	h := newHarness(t, "tcp")
 	server, client := testenv.NewCgroup(t), testenv.NewCgroup(t)
 
 	srv, addrs := startServer(t, server, "-mode=reset", "-accepts=10", "127.0.0.1:0", "[::1]:0")
@@ -142,7 +142,7 @@ const maxMissedRetransmits = 3
 // on its next message, which may be dropped: the receiver, whose echoes are
 // never dropped, then never waits long enough to retransmit.
 func TestTCPRetransmitsOverLossyVeth(t *testing.T) {
-	h := newHarness(t, newTCP)
+	h := newHarness(t, "tcp")
 	a, b := testenv.NewNetns(t), testenv.NewNetns(t)
 	ea, eb := testenv.NewVeth(t, a, b)
 	for _, peer := range []netip.Addr{eb.IPv4.Addr(), eb.IPv6.Addr()} {

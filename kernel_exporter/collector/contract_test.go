@@ -1,0 +1,115 @@
+package collector
+
+import (
+	"reflect"
+	"slices"
+	"testing"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/btf"
+
+	"github.com/bpfleet/bpfleet/internal/maps"
+)
+
+// The C/Go contract, checked without root: the Go tables name every value
+// of the programs' enums (read from the objects' BTF, so a value added in C
+// fails here until Go names it), and the generated keys have the layout of
+// internal/maps' shared mirrors, which ReadCounters and ReadHistograms use.
+
+// enumValues returns the values of enum name in the BTF of spec, by name.
+func enumValues(t *testing.T, load func() (*ebpf.CollectionSpec, error), name string) map[string]uint64 {
+	t.Helper()
+	spec, err := load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var enum *btf.Enum
+	if err := spec.Types.TypeByName(name, &enum); err != nil {
+		t.Fatalf("enum %s: %v", name, err)
+	}
+	values := make(map[string]uint64, len(enum.Values))
+	for _, v := range enum.Values {
+		values[v.Name] = v.Value
+	}
+	return values
+}
+
+func TestGoTablesNameEveryEnumValue(t *testing.T) {
+	for _, tc := range []struct {
+		enum   string
+		load   func() (*ebpf.CollectionSpec, error)
+		named  func(v uint64) bool
+		except []string // values never counted
+	}{
+		{"process_event", loadProcess, func(v uint64) bool { _, ok := processEvents[processProcessEvent(v)]; return ok }, nil},
+		{"tcp_kind", loadTcp, func(v uint64) bool { _, ok := tcpKinds[tcpTcpKind(v)]; return ok }, nil},
+		{"tcp_family", loadTcp, func(v uint64) bool { _, ok := tcpFamilies[tcpTcpFamily(v)]; return ok }, []string{"EV_TCP_FAMILY_OTHER"}},
+		{"block_op", loadBlock, func(v uint64) bool { _, ok := blockOperations[blockBlockOp(v)]; return ok }, nil},
+	} {
+		values := enumValues(t, tc.load, tc.enum)
+		for name, v := range values {
+			if named, except := tc.named(v), slices.Contains(tc.except, name); named == except {
+				t.Errorf("enum %s: %s (%d) named in Go: %v, want %v", tc.enum, name, v, named, !except)
+			}
+		}
+	}
+}
+
+// TestTCPEventEncoding pins tcpEvent, the one Go reading of tcp.bpf.c's
+// tcp_event (kind << TCP_EVENT_FAMILY_BITS | family), to the generated
+// constants: every counted family fits its bits (tcp.bpf.c asserts the
+// same at compile time), so that every kind and family make a distinct
+// event, and tcpEvents names exactly those.
+func TestTCPEventEncoding(t *testing.T) {
+	bits := uint32(tcpTcpEventLayoutTCP_EVENT_FAMILY_BITS)
+	for family := range tcpFamilies {
+		if uint32(family) >= 1<<bits {
+			t.Errorf("family %d does not fit TCP_EVENT_FAMILY_BITS = %d", family, bits)
+		}
+	}
+	if got, want := len(tcpEvents), len(tcpKinds)*len(tcpFamilies); got != want {
+		t.Errorf("tcpEvents has %d events, want %d kinds × families", got, want)
+	}
+	if got, want := tcpEvent(tcpTcpKindEV_TCP_RESET_RECEIVED, tcpTcpFamilyEV_TCP_FAMILY_IPV6), uint32(5<<1|1); got != want {
+		t.Errorf("tcpEvent(EV_TCP_RESET_RECEIVED, EV_TCP_FAMILY_IPV6) = %d, want %d", got, want)
+	}
+}
+
+// TestKeysHaveTheSharedLayout compares each generated key and value with
+// the internal/maps type the collectors read it as, field by field.
+func TestKeysHaveTheSharedLayout(t *testing.T) {
+	for _, tc := range []struct{ generated, shared any }{
+		{processCounterKey{}, maps.CounterKey{}},
+		{tcpCounterKey{}, maps.CounterKey{}},
+		{schedHistKey{}, maps.HistKey{}},
+		{tcpHistKey{}, maps.HistKey{}},
+		{blockHistKey{}, maps.HistKey{}},
+		{schedHistValue{}, maps.HistValue{}},
+		{tcpHistValue{}, maps.HistValue{}},
+		{blockHistValue{}, maps.HistValue{}},
+	} {
+		g, s := layout(reflect.TypeOf(tc.generated)), layout(reflect.TypeOf(tc.shared))
+		if !reflect.DeepEqual(g, s) {
+			t.Errorf("%T has layout %v, %T %v", tc.generated, g, tc.shared, s)
+		}
+	}
+}
+
+// field is a struct field's offset, size and kind.
+type field struct {
+	offset, size uintptr
+	kind         reflect.Kind
+}
+
+// layout returns the fields of struct type t that take space, and its size.
+func layout(t reflect.Type) []field {
+	var fields []field
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if f.Type.Size() == 0 {
+			continue // structs.HostLayout
+		}
+		fields = append(fields, field{f.Offset, f.Type.Size(), f.Type.Kind()})
+	}
+	return append(fields, field{size: t.Size()})
+}

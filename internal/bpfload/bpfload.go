@@ -50,14 +50,21 @@ func (l *Loader) Load(spec *ebpf.CollectionSpec, objs interface{ Close() error }
 	return set, markUnsupported(err)
 }
 
-// markUnsupported wraps errors.ErrUnsupported around an error that says the
-// host lacks a feature.
+// markUnsupported makes an error that says the host lacks a feature match
+// errors.ErrUnsupported too, keeping its message.
 func markUnsupported(err error) error {
 	if errors.Is(err, ebpf.ErrNotSupported) && !errors.Is(err, errors.ErrUnsupported) {
-		return fmt.Errorf("%w: %w", errors.ErrUnsupported, err)
+		return unsupportedError{err}
 	}
 	return err
 }
+
+// unsupportedError is an error that is also errors.ErrUnsupported.
+type unsupportedError struct{ error }
+
+func (e unsupportedError) Is(target error) bool { return target == errors.ErrUnsupported }
+
+func (e unsupportedError) Unwrap() error { return e.error }
 
 func (l *Loader) load(spec *ebpf.CollectionSpec, objs interface{ Close() error }, opts ...Option) (*Set, error) {
 	var o options

@@ -172,3 +172,10 @@ func TestMarkUnsupported(t *testing.T) {
 		t.Errorf("markUnsupported(nil) = %v", err)
 	}
 }
+
+func TestMarkUnsupportedKeepsTheMessage(t *testing.T) {
+	err := fmt.Errorf("kernel BTF: %w", ebpf.ErrNotSupported)
+	if got := markUnsupported(err).Error(); got != err.Error() {
+		t.Errorf("message %q, want %q", got, err.Error())
+	}
+}

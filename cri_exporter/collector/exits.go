@@ -52,11 +52,7 @@ func exitOf(st *runtimeapi.ContainerStatus) exit {
 // keyOf names a container from the kubelet's labels, else from the CRI
 // metadata of the container and of its sandbox, as cri.Index does.
 func keyOf(labels map[string]string, name string, sandbox *runtimeapi.PodSandboxMetadata) containerKey {
-	return containerKey{
-		Namespace: orElse(labels[cri.LabelPodNamespace], sandbox.GetNamespace()),
-		Pod:       orElse(labels[cri.LabelPodName], sandbox.GetName()),
-		Container: orElse(labels[cri.LabelContainerName], name),
-	}
+	return containerKey(cri.Name(labels, name, sandbox))
 }
 
 func orElse(s, fallback string) string {

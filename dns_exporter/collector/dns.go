@@ -309,16 +309,12 @@ func (c *Collector) addUnanswered(s *series.Scrape[uint64]) error {
 }
 
 func (c *Collector) emitMalformed(ch chan<- prometheus.Metric) error {
+	totals, err := maps.ReadArray(c.objs.DnsMalformed, len(malformedReasons))
+	if err != nil {
+		return fmt.Errorf("reading malformed packets: %w", err)
+	}
 	for i, reason := range malformedReasons {
-		var perCPU []uint64
-		if err := c.objs.DnsMalformed.Lookup(uint32(i), &perCPU); err != nil {
-			return fmt.Errorf("reading malformed packets: %w", err)
-		}
-		var total uint64
-		for _, v := range perCPU {
-			total += v
-		}
-		ch <- prometheus.MustNewConstMetric(c.malformed, prometheus.CounterValue, float64(total), reason)
+		ch <- prometheus.MustNewConstMetric(c.malformed, prometheus.CounterValue, float64(totals[i]), reason)
 	}
 	return nil
 }

@@ -288,26 +288,31 @@ func (c *Client) Close() error {
 	return c.conn.Close()
 }
 
-// Index maps sandbox and container ids to their pods, as Lookup does. Names come from the
-// kubelet's labels, else from the CRI metadata; a container without pod
-// labels takes its sandbox's.
+// Index maps sandbox and container ids to their pods, as Lookup does.
+// Names come from the kubelet's labels, else from the CRI metadata; a
+// container without pod labels takes its sandbox's.
 func Index(sandboxes []*runtimeapi.PodSandbox, containers []*runtimeapi.Container) map[string]PodRef {
 	refs := make(map[string]PodRef, len(sandboxes)+len(containers))
 	for _, s := range sandboxes {
-		refs[s.GetId()] = PodRef{
-			Namespace: orElse(s.GetLabels()[LabelPodNamespace], s.GetMetadata().GetNamespace()),
-			Pod:       orElse(s.GetLabels()[LabelPodName], s.GetMetadata().GetName()),
-		}
+		refs[s.GetId()] = Name(s.GetLabels(), "", s.GetMetadata())
 	}
 	for _, ctr := range containers {
 		pod := refs[ctr.GetPodSandboxId()]
-		refs[ctr.GetId()] = PodRef{
-			Namespace: orElse(ctr.GetLabels()[LabelPodNamespace], pod.Namespace),
-			Pod:       orElse(ctr.GetLabels()[LabelPodName], pod.Pod),
-			Container: orElse(ctr.GetLabels()[LabelContainerName], ctr.GetMetadata().GetName()),
-		}
+		refs[ctr.GetId()] = Name(ctr.GetLabels(), ctr.GetMetadata().GetName(),
+			&runtimeapi.PodSandboxMetadata{Namespace: pod.Namespace, Name: pod.Pod})
 	}
 	return refs
+}
+
+// Name names a container (or, with an empty name and no container label, a
+// sandbox) as the kubelet does: from its io.kubernetes.* labels, else from
+// its CRI name and its sandbox's metadata.
+func Name(labels map[string]string, name string, sandbox *runtimeapi.PodSandboxMetadata) PodRef {
+	return PodRef{
+		Namespace: orElse(labels[LabelPodNamespace], sandbox.GetNamespace()),
+		Pod:       orElse(labels[LabelPodName], sandbox.GetName()),
+		Container: orElse(labels[LabelContainerName], name),
+	}
 }
 
 func orElse(s, fallback string) string {

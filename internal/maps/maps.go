@@ -78,11 +78,17 @@ func ReportLost(self *selfmetrics.Metrics, collector string, lost *ebpf.Map) err
 // ReadLost reads a lost_events per-CPU array, summed over CPUs, indexed as
 // LostReasons.
 func ReadLost(m *ebpf.Map) ([]uint64, error) {
-	out := make([]uint64, len(LostReasons))
+	return ReadArray(m, len(LostReasons))
+}
+
+// ReadArray reads the first n entries of a BPF_MAP_TYPE_PERCPU_ARRAY of
+// uint64, each summed over CPUs.
+func ReadArray(m *ebpf.Map, n int) ([]uint64, error) {
+	out := make([]uint64, n)
 	for i := range out {
 		var perCPU []uint64
 		if err := m.Lookup(uint32(i), &perCPU); err != nil {
-			return nil, fmt.Errorf("reading lost events %d: %w", i, err)
+			return nil, fmt.Errorf("reading %s[%d]: %w", m.String(), i, err)
 		}
 		for _, v := range perCPU {
 			out[i] += v

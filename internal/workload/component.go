@@ -19,13 +19,23 @@ const ComponentName = "workload"
 // series by workload. It needs the cri and bpf components before it in
 // the Program, and runs the cgroup watcher (Watch) in the background.
 // Flags: --workload.cgroup-root, --workload.granularity.
-var Component = exporter.ComponentSpec{
-	Name: ComponentName,
-	Flags: func(fs *exporter.FlagSet) exporter.NewComponent {
+var Component = component(true)
+
+// PathComponent is Component without --workload.granularity, for an
+// exporter that resolves cgroups but labels its series otherwise
+// (cri_exporter's are per container whatever the granularity).
+var PathComponent = component(false)
+
+func component(withGranularity bool) exporter.ComponentSpec {
+	return exporter.ComponentSpec{Name: ComponentName, Flags: func(fs *exporter.FlagSet) exporter.NewComponent {
 		var opts Options
 		fs.Flag("cgroup-root", "cgroup v2 mount point; empty detects it.").Default("").StringVar(&opts.CgroupRoot)
-		grain := fs.Flag("granularity", "How finely per-workload series are labelled: cgroup (cgroup, namespace, pod, container), container (namespace, pod, container: a restarted container keeps its series), pod (namespace, pod) or namespace (namespace). Coarser ones sum the workloads they merge; processes outside Kubernetes containers share one series with empty labels.").
-			Default(ByCgroup.String()).Enum(granularityNames()...)
+		grain := new(string)
+		*grain = ByCgroup.String()
+		if withGranularity {
+			fs.Flag("granularity", "How finely per-workload series are labelled: cgroup (cgroup, namespace, pod, container), container (namespace, pod, container: a restarted container keeps its series), pod (namespace, pod) or namespace (namespace). Coarser ones sum the workloads they merge; processes outside Kubernetes containers share one series with empty labels.").
+				Default(ByCgroup.String()).EnumVar(grain, granularityNames()...)
+		}
 		return func(ctx context.Context, env exporter.Env) (any, error) {
 			client, err := cri.FromEnv(ctx, env)
 			if err != nil {
@@ -47,7 +57,7 @@ var Component = exporter.ComponentSpec{
 			r.watch = watchDeps{loader: loader, self: env.Self}
 			return r, nil
 		}
-	},
+	}}
 }
 
 // FromEnv returns the exporter's Resolver (Component), once constructed.

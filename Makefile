@@ -14,7 +14,7 @@ VERSION_PKG := github.com/prometheus/common/version
 LDFLAGS     := -X $(VERSION_PKG).Version=$(VERSION) -X $(VERSION_PKG).Revision=$(REVISION) \
                -X $(VERSION_PKG).Branch=$(BRANCH) -X $(VERSION_PKG).BuildUser=bpfleet \
                -X $(VERSION_PKG).BuildDate=$(shell date -u +%Y%m%d-%H:%M:%S)
-EXPORTERS   := kernel_exporter dns_exporter cri_exporter cni_exporter
+EXPORTERS   := kernel_exporter dns_exporter cri_exporter cni_exporter systemd_exporter etcd_exporter kubeapi_exporter
 PACKAGES    := ./internal/... $(addsuffix /...,$(addprefix ./,$(EXPORTERS))) ./mixins/...
 # Debian packages the tests use: prometheus and promtool (metrics lint, rule
 # tests, live mixin tests), iproute2 (network namespaces, veth), nftables
@@ -27,7 +27,10 @@ export BPF2GO_CFLAGS := -Wall -Werror
 # -p 1: one package at a time. Some tests assert exact host-wide counts
 # (network namespaces created, resets sent for no socket) that another
 # package's tests running at the same moment would disturb.
-TEST_FLAGS  ?= -count=1 -timeout 30m -p 1
+TEST_FLAGS  ?= -count=1 -timeout 60m -p 1
+# Where test components built from the module proxy are cached, outside the
+# checkout (tests read it from the environment too).
+export BPFLEET_CACHE ?= /var/cache/bpfleet
 
 .PHONY: all build run test test-deps gen-deps generate check-generated vmlinux lint bench clean
 
@@ -56,6 +59,10 @@ test-deps:
 		echo "installing:$$missing"; \
 		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
 	fi
+	@# Each exporter's own needs (a systemd root file system, etcd and
+	@# kube-apiserver built from the module proxy), built once into
+	@# $(BPFLEET_CACHE), keyed by version.
+	@for s in scripts/test-deps.d/*.sh; do [ -e "$$s" ] || continue; BPFLEET_CACHE=$(BPFLEET_CACHE) bash "$$s" || exit 1; done
 
 test: test-deps lint
 	@set -o pipefail; $(GO) test $(TEST_FLAGS) -v $(PACKAGES) 2>&1 | tee test.log; \

@@ -190,8 +190,14 @@ func attach(spec *ebpf.ProgramSpec, prog *ebpf.Program, o options) (link.Link, e
 // reachable there or under debugfs.
 func EnsureTracefs() error {
 	for _, p := range []string{TracefsPath, "/sys/kernel/debug/tracing"} {
-		if _, err := os.Stat(p + "/events"); err == nil {
+		_, err := os.Stat(p + "/events")
+		if err == nil {
 			return nil
+		}
+		if errors.Is(err, os.ErrPermission) {
+			// There, but not ours to read: mounting another would fail
+			// with a misleading "operation not permitted".
+			return fmt.Errorf("tracefs at %s is not readable by this process (run as root, or grant access to it): %w", p, err)
 		}
 	}
 	if err := unix.Mount("tracefs", TracefsPath, "tracefs", 0, ""); err != nil {

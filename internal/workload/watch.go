@@ -3,6 +3,7 @@ package workload
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"time"
 
@@ -47,6 +48,7 @@ func (r *Resolver) Watch(ctx context.Context, loader *bpfload.Loader, self *self
 	// From here on every removal is seen: entries cached before may belong
 	// to cgroups removed unseen, so they go.
 	r.cache.Purge()
+	r.lostSeen = 0 // a new program's lost_events starts at 0
 	r.watched.Store(true)
 	defer r.watched.Store(false)
 	handle := func(raw []byte) { r.handleCgroupEvent(ctx, raw, self) }
@@ -59,7 +61,7 @@ func (r *Resolver) handleCgroupEvent(ctx context.Context, raw []byte, self *self
 	ev, err := parseCgroupEvent(raw)
 	if err != nil {
 		self.AddEventsLost(WatchCollector, "parse_error", 1)
-		r.watched.Store(false) // a removal may be the record we could not read
+		r.resync() // a removal may be the record we could not read
 		return
 	}
 	if ev.removed {
@@ -109,18 +111,38 @@ func cString(b []int8) (string, bool) {
 }
 
 // reportLost publishes the ring buffer records the program could not store;
-// once one is lost, a removal may have been, and Lookup asks the kernel
-// again.
+// when more were lost since the last call, a removal may have been one, and
+// the cache is checked against the kernel (resync).
 func (r *Resolver) reportLost(lost *ebpf.Map, self *selfmetrics.Metrics) error {
 	totals, err := maps.ReadLost(lost)
 	if err != nil {
 		return err
 	}
+	var sum uint64
 	for i, total := range totals {
 		self.SetEventsLost(WatchCollector, maps.LostReasons[i], total)
-		if total > 0 {
-			r.watched.Store(false)
-		}
+		sum += total
+	}
+	if sum > r.lostSeen {
+		r.lostSeen = sum
+		r.resync()
 	}
 	return nil
+}
+
+// resync asks the kernel about every cached cgroup not known to be gone
+// and records those removed, after a record was lost: lookups answer from
+// the cache again afterwards, rather than asking the kernel about every
+// cgroup until the exporter restarts. While it runs, lookups ask the kernel.
+// Only the watch goroutine calls it.
+func (r *Resolver) resync() {
+	r.watched.Store(false)
+	for _, id := range r.cache.Keys() {
+		if e, ok := r.cache.Peek(id); ok && !e.gone {
+			if _, err := r.paths.find(id); errors.Is(err, errGone) {
+				r.markGone(id)
+			}
+		}
+	}
+	r.watched.Store(true)
 }

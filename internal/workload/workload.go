@@ -72,12 +72,13 @@ type Resolver struct {
 	paths pathFinder
 	// watched is true while Watch sees every cgroup removal: then cached
 	// labels are answered without asking the kernel.
-	watched atomic.Bool
-	pods    PodLookup // nil without CRI
-	cache   *lru.Cache[uint64, entry]
-	logger  *slog.Logger
-	grain   Granularity
-	watch   watchDeps // set by the component: what Run needs
+	watched  atomic.Bool
+	lostSeen uint64    // records the watcher's program lost, as last seen
+	pods     PodLookup // nil without CRI
+	cache    *lru.Cache[uint64, entry]
+	logger   *slog.Logger
+	grain    Granularity
+	watch    watchDeps // set by the component: what Run needs
 }
 
 // entry is a cached lookup. complete is false while the CRI endpoint has

@@ -173,3 +173,31 @@ func TestRemovedContainerStillGetsItsPod(t *testing.T) {
 		t.Errorf("Lookup() once the runtime forgot it = %+v; want the labels kept", l)
 	}
 }
+
+// After a lost watcher record, resync finds the removals the cache missed
+// and the cache answers again (it used to be bypassed until a restart).
+func TestResyncAfterALostRecord(t *testing.T) {
+	root := v2RootOrSkip(t)
+	r := newTestResolver(t, Options{})
+	rel := "/" + testCgroupName(t) + "/unseen"
+	kept := "/" + testCgroupName(t) + "/kept"
+	id := cgroupID(t, makeCgroup(t, root, rel))
+	keptID := cgroupID(t, makeCgroup(t, root, kept))
+	r.watched.Store(true)
+	r.Remember(t.Context(), id, rel)
+	r.Remember(t.Context(), keptID, kept)
+	removeCgroup(t, root, rel) // its rmdir record is lost
+	if _, alive := r.Lookup(t.Context(), id); !alive {
+		t.Fatal("the test needs a cache that has not seen the removal")
+	}
+	r.resync()
+	if _, alive := r.Lookup(t.Context(), id); alive {
+		t.Error("a removal whose record was lost is still alive after resync")
+	}
+	if _, alive := r.Lookup(t.Context(), keptID); !alive {
+		t.Error("a live cgroup is gone after resync")
+	}
+	if !r.watched.Load() {
+		t.Error("the cache is bypassed after resync")
+	}
+}

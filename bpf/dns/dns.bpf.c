@@ -45,6 +45,7 @@ enum dns_kind {
 	DNS_QUERY = 0,
 	DNS_RESPONSE = 1,
 	DNS_TRUNCATED = 2,
+	DNS_SUPERSEDED = 3, /* a pending query replaced by another with its id on its socket: unanswered */
 };
 enum dns_malformed_reason {
 	MAL_TRUNCATED = 0,   /* the packet ends inside the header or question */
@@ -76,6 +77,9 @@ enum dns_label_bits {
 	((kind) | (qt) << EVENT_QTYPE_SHIFT | (rc) << EVENT_RCODE_SHIFT | (tcp) << EVENT_TCP_SHIFT | \
 	 (v6) << EVENT_IPV6_SHIFT)
 #define HIST_LABELS(qt, tcp, v6) ((qt) | (tcp) << HIST_TCP_SHIFT | (v6) << HIST_IPV6_SHIFT)
+/* The counter_key.event of kind for a query of hist_key.labels l. */
+#define EVENT_OF_LABELS(kind, l) \
+	EVENT(kind, (l) & HIST_QTYPE_MASK, 0, (l) >> HIST_TCP_SHIFT & 1, (l) >> HIST_IPV6_SHIFT & 1)
 
 /* Keep the enums that no variable has in BTF, for bpf2go -type. */
 const enum dns_qtype *unused_dns_qtype __attribute__((unused));
@@ -402,6 +406,17 @@ static __always_inline void handle(struct __sk_buff *skb, int egress)
 	if (egress) {
 		ck.event = EVENT(DNS_QUERY, qtype, 0, l.tcp, l.ipv6);
 		counter_add(&dns_counts, &lost_events, &ck, 1);
+		struct pending_query *old = bpf_map_lookup_elem(&dns_pending, &pk);
+		if (old) {
+			/*
+			 * The client gave up on a query and reused its id on the
+			 * same socket before the timeout: the first one is
+			 * unanswered, counted here, so that responses plus
+			 * unanswered always equal queries.
+			 */
+			struct counter_key sk = { .id = old->cgroup, .event = EVENT_OF_LABELS(DNS_SUPERSEDED, old->labels) };
+			counter_add(&dns_counts, &lost_events, &sk, 1);
+		}
 		struct pending_query q = {
 			.ts = bpf_ktime_get_ns(),
 			.cgroup = cgroup,

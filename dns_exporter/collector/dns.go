@@ -289,6 +289,8 @@ func addCounter(s *series.Scrape[uint64], k maps.CounterKey, v uint64) error {
 		s.Counter(responsesTotal, k.ID, v, e.qtype, e.rcode, e.proto, e.fam)
 	case dnsDnsKindDNS_TRUNCATED:
 		s.Counter(responsesTruncated, k.ID, v, e.qtype, e.fam)
+	case dnsDnsKindDNS_SUPERSEDED:
+		s.Counter(queriesUnanswered, k.ID, v, e.qtype, e.proto, e.fam)
 	}
 	return nil
 }

@@ -23,9 +23,10 @@ type dnsCounterKey struct {
 type dnsDnsKind uint32
 
 const (
-	dnsDnsKindDNS_QUERY     dnsDnsKind = 0
-	dnsDnsKindDNS_RESPONSE  dnsDnsKind = 1
-	dnsDnsKindDNS_TRUNCATED dnsDnsKind = 2
+	dnsDnsKindDNS_QUERY      dnsDnsKind = 0
+	dnsDnsKindDNS_RESPONSE   dnsDnsKind = 1
+	dnsDnsKindDNS_TRUNCATED  dnsDnsKind = 2
+	dnsDnsKindDNS_SUPERSEDED dnsDnsKind = 3
 )
 
 type dnsDnsLabelBits uint32

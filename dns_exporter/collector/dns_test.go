@@ -222,6 +222,28 @@ func TestMalformedPacketsByReason(t *testing.T) {
 	checkWorkload(t, before, after, sender, expected{})
 }
 
+// A client that gives up on a query and sends another with the same id on
+// the same socket before the timeout: each query is either answered or
+// unanswered, none vanishes (the second overwrote the first's pending entry,
+// which was then never counted).
+func TestQueryIDReusedOnASocketIsCounted(t *testing.T) {
+	h := newHarness(t)
+	n := testenv.NewNetns(t)
+	sender := testenv.NewCgroup(t)
+	query := question(3, 'w', 'w', 'w', 4, 't', 'e', 's', 't', 0) // id 0x1234, A
+	p := sender.Start(t, "udp-send", "-netns="+n.Name, "-to=127.0.0.1:53", "3:"+hex.EncodeToString(query))
+	before := h.Scrape()
+	p.Go(t)
+	waitSuccess(t, "udp-send", p)
+	time.Sleep(dnsTimeout + dnsTimeout/2)
+	after := h.Scrape()
+	want := expected{}
+	want.add(sender, "dns_queries_total", 3, "qtype", "A", "protocol", "udp", "family", "ipv4")
+	// Two superseded by the next query with their id, one past the timeout.
+	want.add(sender, "dns_queries_unanswered_total", 3, "qtype", "A", "protocol", "udp", "family", "ipv4")
+	checkWorkload(t, before, after, sender, want)
+}
+
 // dnsHeader is the header of a query with id 0x1234, RD set and qdcount
 // questions.
 func dnsHeader(qdcount uint16) []byte {

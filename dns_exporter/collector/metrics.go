@@ -38,7 +38,7 @@ var (
 	})
 	queriesUnanswered = metrics.Add(catalog.Metric{
 		Name:      "dns_queries_unanswered_total",
-		Help:      "DNS queries of the workload that got no response within --collector.dns.timeout.",
+		Help:      "DNS queries of the workload that got no response within --collector.dns.timeout, or whose socket sent another query with the same id before their response.",
 		Type:      catalog.Counter,
 		Collector: "dns",
 		Key:       workload.LabelNames,

@@ -168,6 +168,8 @@ func eventName(tb testing.TB, raw uint32) string {
 		return strings.Join([]string{"query", e.qtype, e.proto, e.fam}, " ")
 	case dnsDnsKindDNS_RESPONSE:
 		return strings.Join([]string{"response", e.qtype, e.rcode, e.proto, e.fam}, " ")
+	case dnsDnsKindDNS_SUPERSEDED:
+		return strings.Join([]string{"superseded", e.qtype, e.proto, e.fam}, " ")
 	default: // dnsDnsKindDNS_TRUNCATED
 		if e.rcode != rcodes[dnsDnsRcodeRC_NOERROR] || e.proto != "udp" {
 			tb.Errorf("truncated event %#x has an rcode or protocol", raw)

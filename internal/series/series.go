@@ -41,7 +41,10 @@ type Labeler[K comparable] interface {
 	// the Labeler's whole life.
 	LabelNames() []string
 	// Labels returns the values of LabelNames for key; alive is false once
-	// the owner is gone (the values are then its last known ones).
+	// the owner is gone (the values are then its last known ones). nil
+	// values mean "not ready": the key's rows are left out of this scrape
+	// (they stay where the collector keeps them, to be served once their
+	// labels are known), so that a series never changes labels.
 	Labels(ctx context.Context, key K) (values []string, alive bool)
 }
 
@@ -177,11 +180,14 @@ type admitKey struct {
 }
 
 // admitted returns the key label values of key for m, or the overflow
-// series' values when m's cap is reached. Each label set is put to m's
+// series' values when m's cap is reached; nil when the key is not ready. Each label set is put to m's
 // Limiter once per scrape, however many rows resolve to it, so that the
 // overflow counter counts series, not rows.
 func (s *Scrape[K]) admitted(m *catalog.Metric, key K) []string {
 	r := s.resolve(key)
+	if r.values == nil {
+		return nil
+	}
 	k := admitKey{m, r.capKey}
 	ok, seen := s.admits[k]
 	if !seen {
@@ -207,12 +213,15 @@ func (a *Attributor[K]) limiter(m *catalog.Metric) *limits.Limiter {
 }
 
 // values returns the label values of a series of m for key with extra,
-// and the series' identity.
-func (s *Scrape[K]) values(m *catalog.Metric, key K, extra []string) ([]string, seriesKey) {
+// and the series' identity; ok is false when the key is not ready.
+func (s *Scrape[K]) values(m *catalog.Metric, key K, extra []string) (values []string, k seriesKey, ok bool) {
 	head := s.admitted(m, key)
-	values := make([]string, 0, len(head)+len(extra))
+	if head == nil {
+		return nil, seriesKey{}, false
+	}
+	values = make([]string, 0, len(head)+len(extra))
 	values = append(append(values, head...), extra...)
-	return values, seriesKey{m, strings.Join(values, "\xff")}
+	return values, seriesKey{m, strings.Join(values, "\xff")}, true
 }
 
 // Counter adds v to the series of counter m for key, whose label values are
@@ -228,7 +237,10 @@ func (s *Scrape[K]) Gauge(m *catalog.Metric, key K, v float64, extra ...string) 
 }
 
 func (s *Scrape[K]) add(entries map[seriesKey]*counterEntry, m *catalog.Metric, key K, v float64, extra []string) {
-	values, k := s.values(m, key, extra)
+	values, k, ready := s.values(m, key, extra)
+	if !ready {
+		return
+	}
 	e, ok := entries[k]
 	if !ok {
 		e = &counterEntry{desc: s.a.Desc(m), labels: values}
@@ -241,7 +253,10 @@ func (s *Scrape[K]) add(entries map[seriesKey]*counterEntry, m *catalog.Metric, 
 // Histogram adds one bucket row to the series of histogram m for key
 // (label values as in Counter).
 func (s *Scrape[K]) Histogram(m *catalog.Metric, key K, bucket int32, count, rawSum uint64, extra ...string) {
-	values, k := s.values(m, key, extra)
+	values, k, ready := s.values(m, key, extra)
+	if !ready {
+		return
+	}
 	e, ok := s.hists[k]
 	if !ok {
 		e = &histEntry{desc: s.a.Desc(m), labels: values}

@@ -220,3 +220,45 @@ func TestKeyBackBeforeGraceIsKept(t *testing.T) {
 		t.Errorf("expired %v, want none: a is alive", keys)
 	}
 }
+
+// waiting labels a key only once told its labels: until then it is not
+// ready (nil values), as a container whose pod the runtime has not named.
+type waiting map[string]string
+
+func (waiting) LabelNames() []string { return []string{"name"} }
+
+func (w waiting) Labels(_ context.Context, key string) ([]string, bool) {
+	v, ok := w[key]
+	if !ok {
+		return nil, true
+	}
+	return []string{v}, true
+}
+
+// A key that is not ready is left out, not served with other labels, and
+// takes no cap slot; its rows are served once it is ready.
+func TestKeyNotReadyIsHeldBack(t *testing.T) {
+	w := waiting{"a": "a"}
+	f := newFixture[string](t, w, 1)
+	s := f.attr.Begin(t.Context())
+	s.Counter(restarts, "new", 5)
+	s.Counter(restarts, "a", 1)
+	check(t, s, `
+# HELP test_restarts_total Restarts.
+# TYPE test_restarts_total counter
+test_restarts_total{name="a"} 1
+`)
+	w["new"] = "b"
+	s = f.attr.Begin(t.Context())
+	s.Counter(restarts, "new", 7)
+	check(t, s, `
+# HELP test_restarts_total Restarts.
+# TYPE test_restarts_total counter
+test_restarts_total{name="__overflow__"} 7
+`)
+	checkOverflow(t, f.self, `
+# HELP test_exporter_series_overflow_total Series of the metric that exceeded its series cap and were folded into its overflow series, summed over scrapes.
+# TYPE test_exporter_series_overflow_total counter
+test_exporter_series_overflow_total{metric="test_restarts_total"} 1
+`)
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/bpfleet/bpfleet/internal/bpfload"
 	"github.com/bpfleet/bpfleet/internal/cri"
@@ -136,10 +137,22 @@ func (g Granularity) trim() int {
 	return 0
 }
 
+// PodLabelsWait is how long the series of a live Kubernetes container are
+// held back while the runtime has not named its pod: so that a new pod's
+// series appear once, with their pod labels, rather than first with empty
+// ones and then again under another identity. The kernel keeps counting
+// meanwhile, so nothing is lost; past it, the series are served with the
+// cgroup path alone (a runtime that never answers).
+const PodLabelsWait = time.Minute
+
 // Labels returns the values of LabelNames for cgroup id; alive as Lookup.
-// It implements series.Labeler.
+// It implements series.Labeler: nil values (not ready) for a live container
+// whose pod the runtime has not named yet, for up to PodLabelsWait.
 func (r *Resolver) Labels(ctx context.Context, id uint64) ([]string, bool) {
-	l, alive := r.Lookup(ctx, id)
-	v := l.Values()
+	e, alive := r.lookup(ctx, id)
+	if alive && !e.complete && time.Since(e.since) < PodLabelsWait {
+		return nil, true
+	}
+	v := e.labels.Values()
 	return v[r.grain.drop() : 4-r.grain.trim()], alive
 }

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync/atomic"
+	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
 
@@ -90,6 +91,7 @@ type entry struct {
 	labels   Labels
 	complete bool
 	gone     bool
+	since    time.Time // when an incomplete entry was first resolved
 }
 
 // NewResolver creates a Resolver. An unreachable CRI endpoint is not an
@@ -143,23 +145,28 @@ func newPathFinder(root string, logger *slog.Logger) (pathFinder, error) {
 
 // Lookup returns the labels of cgroup id. alive is false once the cgroup no
 // longer exists (labels are then the last known ones). id 0 gives empty
-// labels, alive. A Lookup waits for the CRI endpoint at most CRITimeout,
+// labels, alive. A Lookup waits for the CRI endpoint at most its timeout,
 // and not past ctx's deadline.
 func (r *Resolver) Lookup(ctx context.Context, id uint64) (labels Labels, alive bool) {
+	e, alive := r.lookup(ctx, id)
+	return e.labels, alive
+}
+
+func (r *Resolver) lookup(ctx context.Context, id uint64) (entry, bool) {
 	if id == 0 {
-		return Labels{}, true
+		return entry{complete: true}, true
 	}
 	cached, hit := r.cache.Get(id)
 	if hit && cached.gone {
 		return r.completeGone(ctx, id, cached), false
 	}
 	if hit && cached.complete && r.watched.Load() {
-		return cached.labels, true
+		return cached, true
 	}
 	path, err := r.paths.find(id)
 	if errors.Is(err, errGone) {
 		if !hit {
-			return cached.labels, false
+			return entry{complete: true}, false
 		}
 		r.markGone(id)
 		cached.gone = true
@@ -167,17 +174,20 @@ func (r *Resolver) Lookup(ctx context.Context, id uint64) (labels Labels, alive 
 	}
 	if err != nil {
 		r.logger.Debug("resolving cgroup", "id", id, "err", err)
-		return cached.labels, true
+		return cached, true
 	}
 	if hit && cached.complete && cached.labels.Cgroup == path {
-		return cached.labels, true
+		return cached, true
 	}
 	e := r.resolve(ctx, path)
+	if hit && !cached.complete && cached.labels.Cgroup == path {
+		e.since = cached.since // still waiting since then
+	}
 	if prev, ok := r.cache.Peek(id); ok && prev.gone {
-		return prev.labels, false // removed while we resolved it
+		return prev, false // removed while we resolved it
 	}
 	r.cache.Add(id, e)
-	return e.labels, true
+	return e, true
 }
 
 // CgroupRoot returns the cgroup v2 mount the Resolver resolves against.
@@ -194,17 +204,17 @@ func (r *Resolver) Remember(ctx context.Context, id uint64, path string) {
 // that exited before a scrape): the runtime still lists exited containers,
 // so the series of a short-lived container gets its pod labels, not empty
 // ones.
-func (r *Resolver) completeGone(ctx context.Context, id uint64, e entry) Labels {
+func (r *Resolver) completeGone(ctx context.Context, id uint64, e entry) entry {
 	if e.complete {
-		return e.labels
+		return e
 	}
 	done := r.resolve(ctx, e.labels.Cgroup)
 	if !done.complete {
-		return e.labels
+		return e
 	}
 	done.gone = true
 	r.cache.Add(id, done)
-	return done.labels
+	return done
 }
 
 // markGone records that cgroup id was removed, in its cached entry; an id
@@ -226,7 +236,7 @@ func (r *Resolver) resolve(ctx context.Context, path string) entry {
 	}
 	ref, ok := r.pods.Lookup(ctx, c.ID)
 	if !ok {
-		return entry{labels: l}
+		return entry{labels: l, since: time.Now()}
 	}
 	l.Namespace, l.Pod, l.Container = ref.Namespace, ref.Pod, ref.Container
 	return entry{labels: l, complete: true}

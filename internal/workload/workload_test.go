@@ -201,3 +201,34 @@ func TestResyncAfterALostRecord(t *testing.T) {
 		t.Error("the cache is bypassed after resync")
 	}
 }
+
+// A live container whose pod the runtime has not named yet is not ready:
+// its series wait for their pod labels (up to PodLabelsWait) instead of
+// appearing first with empty ones.
+func TestLabelsWaitForThePod(t *testing.T) {
+	root := v2RootOrSkip(t)
+	pods := podMap{}
+	r := newTestResolver(t, Options{Pods: pods})
+	ctr := "/" + testCgroupName(t) + "/kubepods/besteffort/pod" + testUID + "/" + testID
+	id := cgroupID(t, makeCgroup(t, root, ctr))
+	if v, alive := r.Labels(t.Context(), id); v != nil || !alive {
+		t.Errorf("Labels() before the runtime names the pod = %q, %v; want not ready, alive", v, alive)
+	}
+	pods[testID] = cri.PodRef{Namespace: "shop", Pod: "web-0", Container: "nginx"}
+	if v, _ := r.Labels(t.Context(), id); strings.Join(v, ",") != ctr+",shop,web-0,nginx" {
+		t.Errorf("Labels() once named = %q", v)
+	}
+
+	// A runtime that never names it: served with the path after the wait.
+	other := "/" + testCgroupName(t) + "/kubepods/besteffort/pod" + testUID + "/" + strings.Repeat("b", 64)
+	otherID := cgroupID(t, makeCgroup(t, root, other))
+	if v, _ := r.Labels(t.Context(), otherID); v != nil {
+		t.Fatalf("Labels() of an unnamed container = %q, want not ready", v)
+	}
+	e, _ := r.cache.Peek(otherID)
+	e.since = e.since.Add(-PodLabelsWait)
+	r.cache.Add(otherID, e)
+	if v, _ := r.Labels(t.Context(), otherID); strings.Join(v, ",") != other+",,," {
+		t.Errorf("Labels() past the wait = %q, want the path alone", v)
+	}
+}

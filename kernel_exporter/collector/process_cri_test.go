@@ -97,3 +97,50 @@ func sum(values []float64) float64 {
 	}
 	return total
 }
+
+// TestNewContainerNeverServedWithoutItsPod scrapes without pause while pods
+// and containers start: a container's series appear once with its pod
+// labels, never first with empty ones (a new series identity that would
+// lose the pod's first events from its rates).
+func TestNewContainerNeverServedWithoutItsPod(t *testing.T) {
+	ctd := testenv.StartContainerd(t)
+	h := newHarness(t, "process", collectortest.WithCRIEndpoint(ctd.Endpoint))
+	const pods = 3
+	result := make(chan error, 1)
+	go func() { // the only goroutine that scrapes
+		deadline := time.Now().Add(30 * time.Second)
+		for time.Now().Before(deadline) {
+			s := h.scrape()
+			for series := range s {
+				if strings.HasPrefix(series, "kernel_process_execs_total{") && strings.Contains(series, "/kubepods/") &&
+					strings.Contains(series, `namespace=""`) {
+					result <- fmt.Errorf("served without its pod labels: %s", series)
+					return
+				}
+			}
+			named := 0
+			for i := range pods {
+				want := fmt.Sprintf(`container="server",namespace="shop",pod="web-%d"}`, i)
+				for series, m := range s {
+					if strings.HasPrefix(series, "kernel_process_execs_total{") && strings.HasSuffix(series, want) &&
+						m.GetCounter().GetValue() >= 1 {
+						named++
+						break
+					}
+				}
+			}
+			if named == pods {
+				result <- nil
+				return
+			}
+		}
+		result <- fmt.Errorf("the %d containers' execs not all served with their pod labels after 30s", pods)
+	}()
+	for i := range pods {
+		pod := ctd.RunPod(t, testenv.PodSpec{Namespace: "shop", Name: fmt.Sprintf("web-%d", i)})
+		ctd.RunContainer(t, pod, testenv.ContainerSpec{Name: "server", Command: []string{"sleep", "3600"}})
+	}
+	if err := <-result; err != nil {
+		t.Error(err)
+	}
+}

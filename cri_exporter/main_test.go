@@ -28,7 +28,7 @@ func programs() []string { return []string{"cgroup_mkdir", "cgroup_rmdir", "oom_
 func startExporter(t *testing.T, ctd *testenv.Containerd, args ...string) *exportertest.Process {
 	t.Helper()
 	p := exportertest.Start(t, binary, append([]string{
-		"--cri.endpoint=" + ctd.Endpoint, "--collector.cri.poll-interval=100ms"}, args...)...)
+		"--cri.endpoint=" + ctd.Endpoint, "--workload.kubelet-cgroup-root=" + ctd.CgroupParent, "--collector.cri.poll-interval=100ms"}, args...)...)
 	t.Cleanup(func() {
 		if code := p.Terminate(t); code != 0 {
 			t.Errorf("cri_exporter exited %d; log:\n%s", code, p.Log())

@@ -17,7 +17,7 @@ func TestSIGTERMUnloadsEveryBPFObject(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := exportertest.Start(t, binary, "--cri.endpoint="+ctd.Endpoint)
+	p := exportertest.Start(t, binary, "--cri.endpoint="+ctd.Endpoint, "--workload.kubelet-cgroup-root="+ctd.CgroupParent)
 	waitReady(t, p)
 
 	exportertest.CheckSIGTERMReleasesBPF(t, p, before, programs())

@@ -22,7 +22,7 @@ func TestSeriesCapFoldsTheRestIntoOverflow(t *testing.T) {
 	testenv.RequireRoot(t)
 	ctd := testenv.StartContainerd(t)
 	args := []string{"--collector.disable-defaults", "--collector.process",
-		"--workload.granularity=namespace", "--cri.endpoint=" + ctd.Endpoint}
+		"--workload.granularity=namespace", "--cri.endpoint=" + ctd.Endpoint, "--workload.kubelet-cgroup-root=" + ctd.CgroupParent}
 	capped := exportertest.Start(t, binary, append(args, "--collector.process.max-series=1")...)
 	uncapped := exportertest.Start(t, binary, args...)
 	for _, p := range []*exportertest.Process{capped, uncapped} {

@@ -68,7 +68,8 @@ var exportersUnderTest = []exporterUnderTest{{
 	mixin:  "cri",
 	config: `{ oomKilledFor: '1s' }`,
 	args: func(ctd *testenv.Containerd) []string {
-		return []string{"--cri.endpoint=" + ctd.Endpoint, "--collector.cri.poll-interval=100ms"}
+		return []string{"--cri.endpoint=" + ctd.Endpoint, "--workload.kubelet-cgroup-root=" + ctd.CgroupParent,
+			"--collector.cri.poll-interval=100ms"}
 	},
 }, {
 	pkg:    "github.com/bpfleet/bpfleet/cni_exporter",

@@ -38,8 +38,8 @@ func newCollectors(t *testing.T) (*testenv.Containerd, collectors) {
 		return newCRI(ctx, env, testPoll)
 	}
 	return ctd, collectors{
-		cri: collectortest.New(t, "cri", "cri", newTestCRI, collectortest.WithCRIEndpoint(ctd.Endpoint)),
-		oom: collectortest.New(t, "cri", "oom", newOOM, collectortest.WithCRIEndpoint(ctd.Endpoint)),
+		cri: collectortest.New(t, "cri", "cri", newTestCRI, collectortest.WithContainerd(ctd)),
+		oom: collectortest.New(t, "cri", "oom", newOOM, collectortest.WithContainerd(ctd)),
 	}
 }
 

@@ -26,7 +26,7 @@ const oomCountsMap = "oom_counts"
 // (tp_btf/mark_victim, shared with kernel_exporter) and attributes them to
 // containers: cgroup id → cgroup path (the workload resolver, whose watcher
 // remembers it from the cgroup's creation, so a container removed at once
-// keeps it) → container id (workload.ParsePath) → the pod namespace, pod
+// keeps it) → container id (Resolver.Container: ParsePath under the kubelet's cgroup root) → the pod namespace, pod
 // name and container name that the runtime gives it (the resolver's, else
 // cri.Client.Lookup), remembered per cgroup once known. Cgroups that are
 // not Kubernetes containers are not counted.
@@ -124,7 +124,7 @@ func (c *oomCollector) attribute(ctx context.Context, rows map[maps.CounterKey]u
 	live := map[containerKey]bool{}
 	for k := range rows {
 		labels, alive := c.resolver.Lookup(ctx, k.ID)
-		ctr, ok := workload.ParsePath(labels.Cgroup)
+		ctr, ok := c.resolver.Container(labels.Cgroup)
 		if !ok || ctr.PodUID == "" {
 			if !alive {
 				dead = append(dead, k)

@@ -41,6 +41,7 @@ type Option func(*options)
 type options struct {
 	criEndpoint string
 	granularity workload.Granularity
+	kubeletRoot string
 	maxSeries   int
 }
 
@@ -49,6 +50,13 @@ type options struct {
 // default the client is disabled.
 func WithCRIEndpoint(endpoint string) Option {
 	return func(o *options) { o.criEndpoint = endpoint }
+}
+
+// WithContainerd gives the collector a CRI client of a test containerd and
+// has the workload resolver find pods under its cgroup parent, as the
+// kubelet's cgroup root.
+func WithContainerd(ctd *testenv.Containerd) Option {
+	return func(o *options) { o.criEndpoint, o.kubeletRoot = ctd.Endpoint, ctd.CgroupParent }
 }
 
 // WithGranularity sets the workload resolver's granularity.
@@ -87,7 +95,7 @@ func New(tb testing.TB, namespace, name string, newCollector exporter.New, opts 
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { client.Close() })
-	ro := workload.Options{Granularity: o.granularity}
+	ro := workload.Options{Granularity: o.granularity, KubeletRoot: o.kubeletRoot}
 	if client.Enabled() {
 		ro.Pods = client
 	}

@@ -72,6 +72,38 @@ func NewCgroup(tb testing.TB) *Cgroup {
 	return c
 }
 
+// Child makes the cgroup sub (a relative path, several levels deep if
+// need be) under c, the same way, and removes it and the levels it made
+// when the test ends, before c.
+func (c *Cgroup) Child(tb testing.TB, sub string) *Cgroup {
+	tb.Helper()
+	child := &Cgroup{Path: c.Path + "/" + sub, V2Dir: filepath.Join(c.V2Dir, sub)}
+	if c.MemoryV1 != "" {
+		child.MemoryV1 = filepath.Join(c.MemoryV1, sub)
+	}
+	for _, dir := range child.dirs() {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			tb.Fatalf("making cgroup: %v", err)
+		}
+	}
+	tb.Cleanup(func() {
+		// The leaf first, then each level up to c.
+		for rel := sub; rel != "." && rel != "/"; rel = filepath.Dir(rel) {
+			level := &Cgroup{V2Dir: filepath.Join(c.V2Dir, rel)}
+			if c.MemoryV1 != "" {
+				level.MemoryV1 = filepath.Join(c.MemoryV1, rel)
+			}
+			level.remove(tb)
+		}
+	})
+	var st unix.Stat_t
+	if err := unix.Stat(child.V2Dir, &st); err != nil {
+		tb.Fatal(err)
+	}
+	child.ID = st.Ino
+	return child
+}
+
 // enableControllers turns controllers on for the children of dir and of
 // every ancestor up to the v2 root; errors are ignored (a controller may be
 // in use by processes elsewhere).

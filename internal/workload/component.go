@@ -31,6 +31,8 @@ func component(withGranularity bool) exporter.ComponentSpec {
 	return exporter.ComponentSpec{Name: ComponentName, Flags: func(fs *exporter.FlagSet) exporter.NewComponent {
 		var opts Options
 		fs.Flag("cgroup-root", "cgroup v2 mount point; empty detects it.").Default("").StringVar(&opts.CgroupRoot)
+		fs.Flag("kubelet-cgroup-root", "The kubelet's cgroup root in the v2 hierarchy (its --cgroup-root); only containers under its kubepods get pod labels.").
+			Default("/").StringVar(&opts.KubeletRoot)
 		grain := new(string)
 		*grain = ByCgroup.String()
 		if withGranularity {

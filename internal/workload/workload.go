@@ -14,6 +14,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -48,6 +50,11 @@ type Options struct {
 	// Granularity is how finely series are labelled (Labeler); the zero
 	// value is ByCgroup.
 	Granularity Granularity
+	// KubeletRoot is the cgroup (relative to the v2 root) under which the
+	// kubelet makes its kubepods hierarchy; "" means the root. Only
+	// containers there get pod labels: a user with a delegated subtree who
+	// names a cgroup after a real container cannot borrow its pod's labels.
+	KubeletRoot string
 	// CacheSize is the number of cgroups whose labels are cached; zero
 	// means DefaultCacheSize.
 	CacheSize int
@@ -79,6 +86,7 @@ type Resolver struct {
 	cache    *lru.Cache[uint64, entry]
 	logger   *slog.Logger
 	grain    Granularity
+	kubelet  string    // KubeletRoot, cleaned, without a trailing slash
 	watch    watchDeps // set by the component: what Run needs
 }
 
@@ -110,7 +118,8 @@ func NewResolver(opts Options) (*Resolver, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Resolver{root: root, paths: paths, logger: opts.Logger, grain: opts.Granularity}
+	r := &Resolver{root: root, paths: paths, logger: opts.Logger, grain: opts.Granularity,
+		kubelet: strings.TrimSuffix(path.Clean("/"+opts.KubeletRoot), "/")}
 	r.pods = opts.Pods
 	if r.cache, err = lru.New[uint64, entry](opts.CacheSize); err != nil {
 		r.Close()
@@ -230,7 +239,7 @@ func (r *Resolver) markGone(id uint64) {
 // about Kubernetes containers.
 func (r *Resolver) resolve(ctx context.Context, path string) entry {
 	l := Labels{Cgroup: path}
-	c, ok := ParsePath(path)
+	c, ok := r.Container(path)
 	if !ok || c.PodUID == "" || r.pods == nil {
 		return entry{labels: l, complete: true}
 	}
@@ -240,6 +249,22 @@ func (r *Resolver) resolve(ctx context.Context, path string) entry {
 	}
 	l.Namespace, l.Pod, l.Container = ref.Namespace, ref.Pod, ref.Container
 	return entry{labels: l, complete: true}
+}
+
+// Container is ParsePath for a cgroup path of the v2 hierarchy, with a
+// Kubernetes container (PodUID set) recognized only under the kubelet's
+// cgroup root (Options.KubeletRoot): elsewhere, a path shaped like a pod's
+// gives ok false.
+func (r *Resolver) Container(cgroupPath string) (Container, bool) {
+	c, ok := ParsePath(cgroupPath)
+	if !ok || c.PodUID == "" {
+		return c, ok
+	}
+	rel, under := strings.CutPrefix(cgroupPath, r.kubelet+"/")
+	if !under || !strings.HasPrefix(rel, "kubepods") {
+		return Container{}, false
+	}
+	return c, true
 }
 
 // Close releases the cgroup root descriptor.

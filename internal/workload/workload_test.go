@@ -68,9 +68,10 @@ func TestNewResolverNotCgroup2(t *testing.T) {
 // labels and are kept while the cgroup lives.
 func TestResolverPodLabels(t *testing.T) {
 	root := v2RootOrSkip(t)
+	base := testCgroupName(t)
 	pods := podMap{testID: {Namespace: "default", Pod: "web-0", Container: "nginx"}}
-	r := newTestResolver(t, Options{Pods: pods})
-	pod := "/" + testCgroupName(t) + "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod" + testUIDSd + ".slice"
+	r := newTestResolver(t, Options{Pods: pods, KubeletRoot: base})
+	pod := "/" + base + "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod" + testUIDSd + ".slice"
 	ctr := pod + "/cri-containerd-" + testID + ".scope"
 	conmon := pod + "/crio-conmon-" + testID + ".scope"
 	ctrID := cgroupID(t, makeCgroup(t, root, ctr))
@@ -152,9 +153,10 @@ func TestRemovedStaysRemovedUnderChurn(t *testing.T) {
 // labels once the runtime does: exited containers stay listed.
 func TestRemovedContainerStillGetsItsPod(t *testing.T) {
 	root := v2RootOrSkip(t)
+	base := testCgroupName(t)
 	pods := podMap{}
-	r := newTestResolver(t, Options{Pods: pods})
-	ctr := "/" + testCgroupName(t) + "/kubepods/besteffort/pod" + testUID + "/" + testID
+	r := newTestResolver(t, Options{Pods: pods, KubeletRoot: base})
+	ctr := "/" + base + "/kubepods/besteffort/pod" + testUID + "/" + testID
 	id := cgroupID(t, makeCgroup(t, root, ctr))
 	r.watched.Store(true)
 	r.Remember(t.Context(), id, ctr) // made before the runtime lists it
@@ -207,9 +209,10 @@ func TestResyncAfterALostRecord(t *testing.T) {
 // appearing first with empty ones.
 func TestLabelsWaitForThePod(t *testing.T) {
 	root := v2RootOrSkip(t)
+	base := testCgroupName(t)
 	pods := podMap{}
-	r := newTestResolver(t, Options{Pods: pods})
-	ctr := "/" + testCgroupName(t) + "/kubepods/besteffort/pod" + testUID + "/" + testID
+	r := newTestResolver(t, Options{Pods: pods, KubeletRoot: base})
+	ctr := "/" + base + "/kubepods/besteffort/pod" + testUID + "/" + testID
 	id := cgroupID(t, makeCgroup(t, root, ctr))
 	if v, alive := r.Labels(t.Context(), id); v != nil || !alive {
 		t.Errorf("Labels() before the runtime names the pod = %q, %v; want not ready, alive", v, alive)
@@ -220,7 +223,7 @@ func TestLabelsWaitForThePod(t *testing.T) {
 	}
 
 	// A runtime that never names it: served with the path after the wait.
-	other := "/" + testCgroupName(t) + "/kubepods/besteffort/pod" + testUID + "/" + strings.Repeat("b", 64)
+	other := "/" + base + "/kubepods/besteffort/pod" + testUID + "/" + strings.Repeat("b", 64)
 	otherID := cgroupID(t, makeCgroup(t, root, other))
 	if v, _ := r.Labels(t.Context(), otherID); v != nil {
 		t.Fatalf("Labels() of an unnamed container = %q, want not ready", v)
@@ -230,5 +233,33 @@ func TestLabelsWaitForThePod(t *testing.T) {
 	r.cache.Add(otherID, e)
 	if v, _ := r.Labels(t.Context(), otherID); strings.Join(v, ",") != other+",,," {
 		t.Errorf("Labels() past the wait = %q, want the path alone", v)
+	}
+}
+
+// Only containers under the kubelet's cgroup root get pod labels: a cgroup
+// elsewhere (a user's delegated subtree) named like a real container's gets
+// its path alone, and no pod.
+func TestPodLabelsOnlyUnderTheKubeletRoot(t *testing.T) {
+	root := v2RootOrSkip(t)
+	base := testCgroupName(t)
+	pods := podMap{testID: {Namespace: "default", Pod: "web-0", Container: "nginx"}}
+	kubelet := base + "/kubelet"
+	r := newTestResolver(t, Options{Pods: pods, KubeletRoot: kubelet})
+	real := "/" + kubelet + "/kubepods/besteffort/pod" + testUID + "/" + testID
+	spoof := "/" + base + "/user.slice/user@1000.service/kubepods/besteffort/pod" + testUID + "/" + testID
+	nested := "/" + kubelet + "/other/kubepods/besteffort/pod" + testUID + "/" + testID
+	want := map[string]Labels{
+		real:   {Cgroup: real, Namespace: "default", Pod: "web-0", Container: "nginx"},
+		spoof:  {Cgroup: spoof},
+		nested: {Cgroup: nested},
+	}
+	for path, w := range want {
+		id := cgroupID(t, makeCgroup(t, root, path))
+		if got, alive := r.Lookup(t.Context(), id); got != w || !alive {
+			t.Errorf("Lookup(%s) = %+v, %v; want %+v, true", path, got, alive, w)
+		}
+		if _, ok := r.Container(path); ok != (path == real) {
+			t.Errorf("Container(%s) ok = %v, want %v", path, ok, path == real)
+		}
 	}
 }

@@ -19,7 +19,7 @@ import (
 // and container name, as the runtime reports them over CRI.
 func TestProcessLabelsContainerExecsWithPod(t *testing.T) {
 	ctd := testenv.StartContainerd(t)
-	h := newHarness(t, "process", collectortest.WithCRIEndpoint(ctd.Endpoint))
+	h := newHarness(t, "process", collectortest.WithContainerd(ctd))
 	pod := ctd.RunPod(t, testenv.PodSpec{Namespace: "shop", Name: "web-0"})
 	id := ctd.RunContainer(t, pod, testenv.ContainerSpec{Name: "server", Command: []string{"sleep", "3600"}})
 
@@ -46,8 +46,8 @@ func TestProcessLabelsContainerExecsWithPod(t *testing.T) {
 // watching the same execs, serves.
 func TestContainerGranularitySumsRestartsIntoOneSeries(t *testing.T) {
 	ctd := testenv.StartContainerd(t)
-	byCgroup := newHarness(t, "process", collectortest.WithCRIEndpoint(ctd.Endpoint))
-	byContainer := newHarness(t, "process", collectortest.WithCRIEndpoint(ctd.Endpoint),
+	byCgroup := newHarness(t, "process", collectortest.WithContainerd(ctd))
+	byContainer := newHarness(t, "process", collectortest.WithContainerd(ctd),
 		collectortest.WithGranularity(workload.ByContainer))
 	pod := ctd.RunPod(t, testenv.PodSpec{Namespace: "shop", Name: "web-0"})
 	container := []string{"namespace", "shop", "pod", "web-0", "container", "server"}
@@ -104,7 +104,7 @@ func sum(values []float64) float64 {
 // lose the pod's first events from its rates).
 func TestNewContainerNeverServedWithoutItsPod(t *testing.T) {
 	ctd := testenv.StartContainerd(t)
-	h := newHarness(t, "process", collectortest.WithCRIEndpoint(ctd.Endpoint))
+	h := newHarness(t, "process", collectortest.WithContainerd(ctd))
 	const pods = 3
 	result := make(chan error, 1)
 	go func() { // the only goroutine that scrapes
@@ -142,5 +142,33 @@ func TestNewContainerNeverServedWithoutItsPod(t *testing.T) {
 	}
 	if err := <-result; err != nil {
 		t.Error(err)
+	}
+}
+
+// TestSpoofedContainerCgroupGetsNoPod runs execs in a cgroup outside the
+// kubelet's root, in the shape of a delegated user subtree, named after a
+// real container of a real pod: they are counted under that cgroup with no
+// pod labels, while the real container keeps its own.
+func TestSpoofedContainerCgroupGetsNoPod(t *testing.T) {
+	ctd := testenv.StartContainerd(t)
+	h := newHarness(t, "process", collectortest.WithContainerd(ctd))
+	pod := ctd.RunPod(t, testenv.PodSpec{Namespace: "shop", Name: "web-0"})
+	id := ctd.RunContainer(t, pod, testenv.ContainerSpec{Name: "server", Command: []string{"sleep", "3600"}})
+	spoof := testenv.NewCgroup(t).Child(t, "user.slice/user@1000.service/kubepods/besteffort/pod"+pod.UID+"/"+id)
+
+	p := spoof.Start(t, "exec", "20", "/bin/true")
+	before := h.scrape()
+	p.Go(t)
+	if code := p.Wait(t); code != 0 {
+		t.Fatalf("workload exited %d", code)
+	}
+	after := h.scrape()
+	if got := delta(before, after, "kernel_process_execs_total", workloadLabels(spoof)...); got != 20 {
+		t.Errorf("execs of the spoofing cgroup without pod labels: +%v, want +20", got)
+	}
+	for series := range after {
+		if strings.Contains(series, `cgroup="`+spoof.Path+`"`) && strings.Contains(series, `pod="web-0"`) {
+			t.Errorf("the spoofing cgroup borrowed the pod's labels: %s", series)
+		}
 	}
 }

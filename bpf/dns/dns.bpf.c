@@ -428,8 +428,6 @@ static __always_inline void handle(struct __sk_buff *skb, int egress)
 	}
 	ck.event = EVENT(DNS_RESPONSE, qtype, rcode_enum(flags), l.tcp, l.ipv6);
 	counter_add(&dns_counts, &lost_events, &ck, 1);
-	if (capture_nxdomain_names && rcode_enum(flags) == RC_NXDOMAIN)
-		capture_name(skb, l.dns_off + DNS_HEADER_LEN, cgroup);
 	if (flags & 0x0200) { /* TC: truncated, the client retries over TCP */
 		ck.event = EVENT(DNS_TRUNCATED, qtype, 0, 0, l.ipv6);
 		counter_add(&dns_counts, &lost_events, &ck, 1);
@@ -437,6 +435,12 @@ static __always_inline void handle(struct __sk_buff *skb, int egress)
 	struct pending_query *q = bpf_map_lookup_elem(&dns_pending, &pk);
 	if (!q)
 		return; /* reaped as unanswered, or sent before we attached */
+	/*
+	 * Names only of answers to queries of this socket: responses nobody
+	 * asked for (spoofed, flooding a socket) never reach user space.
+	 */
+	if (capture_nxdomain_names && rcode_enum(flags) == RC_NXDOMAIN)
+		capture_name(skb, l.dns_off + DNS_HEADER_LEN, cgroup);
 	__u64 delta = bpf_ktime_get_ns() - q->ts;
 	struct hist_key hk = { .id = q->cgroup, .labels = q->labels, .bucket = hist_bucket_ns(delta) };
 	bpf_map_delete_elem(&dns_pending, &pk);

@@ -244,6 +244,26 @@ func TestQueryIDReusedOnASocketIsCounted(t *testing.T) {
 	checkWorkload(t, before, after, sender, want)
 }
 
+// NXDOMAIN responses that answer no query of the socket they reach (spoofed)
+// are counted as responses, but their names never reach user space: a
+// flood of them cannot grow the exporter's memory.
+func TestUnaskedNXDOMAINNamesAreIgnored(t *testing.T) {
+	h := newHarnessWith(t, Options{Ports: []uint16{5354}, Timeout: dnsTimeout, Names: true, NamesMax: 100})
+	n := testenv.NewNetns(t)
+	sender := testenv.NewCgroup(t)
+	response := question(7, 'n', 'x', 's', 'p', 'o', 'o', 'f', 4, 't', 'e', 's', 't', 0)
+	response[2], response[3] = 0x81, 0x83 // QR, RD, RA, NXDOMAIN
+	p := sender.Start(t, "udp-send", "-netns="+n.Name, "-from=127.0.0.1:5354", "-to=127.0.0.1:40053",
+		"50:"+hex.EncodeToString(response))
+	before := h.Scrape()
+	p.Go(t)
+	waitSuccess(t, "udp-send", p)
+	after := h.Scrape()
+	want := expected{}
+	want.add(sender, "dns_responses_total", 50, "qtype", "A", "rcode", "NXDOMAIN", "protocol", "udp", "family", "ipv4")
+	checkWorkload(t, before, after, sender, want) // and no dns_nxdomain_responses_by_name_total
+}
+
 // dnsHeader is the header of a query with id 0x1234, RD set and qdcount
 // questions.
 func dnsHeader(qdcount uint16) []byte {

@@ -242,31 +242,38 @@ func udpSendWorkload(args []string) int {
 	fs := flag.NewFlagSet("udp-send", flag.ContinueOnError)
 	netns := fs.String("netns", "", "network namespace to send in")
 	to := fs.String("to", "", "comma-separated addresses to send to")
+	from := fs.String("from", "", "local address to send from (a DNS server's, to send responses)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	return exitCode("udp-send", sendDatagrams(*netns, strings.Split(*to, ","), fs.Args()))
+	return exitCode("udp-send", sendDatagrams(*netns, *from, strings.Split(*to, ","), fs.Args()))
 }
 
-func sendDatagrams(netns string, to, datagrams []string) error {
+func sendDatagrams(netns, from string, to, datagrams []string) error {
 	if err := enterNetns(netns); err != nil {
 		return err
 	}
 	for _, addr := range to {
-		if err := sendTo(addr, datagrams); err != nil {
+		if err := sendTo(from, addr, datagrams); err != nil {
 			return fmt.Errorf("sending to %s: %w", addr, err)
 		}
 	}
 	return nil
 }
 
-func sendTo(addr string, datagrams []string) error {
+func sendTo(from, addr string, datagrams []string) error {
 	sink, err := net.ListenPacket("udp", addr)
 	if err != nil {
 		return err
 	}
 	defer sink.Close()
-	c, err := net.Dial("udp", addr)
+	d := net.Dialer{}
+	if from != "" {
+		if d.LocalAddr, err = net.ResolveUDPAddr("udp", from); err != nil {
+			return err
+		}
+	}
+	c, err := d.Dial("udp", addr)
 	if err != nil {
 		return err
 	}

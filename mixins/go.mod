@@ -4,6 +4,7 @@ go 1.26.0
 
 require (
 	github.com/bpfleet/bpfleet/internal v0.0.0
+	github.com/bpfleet/bpfleet/systemd_exporter v0.0.0
 	github.com/google/go-jsonnet v0.22.0
 	github.com/miekg/dns v1.1.73
 	github.com/prometheus/client_model v0.6.3
@@ -29,4 +30,7 @@ require (
 	google.golang.org/protobuf v1.36.12 // indirect
 )
 
-replace github.com/bpfleet/bpfleet/internal => ../internal
+replace (
+	github.com/bpfleet/bpfleet/internal => ../internal
+	github.com/bpfleet/bpfleet/systemd_exporter => ../systemd_exporter
+)

@@ -1,18 +1,22 @@
-// Command systemd_exporter: Unit states, every transition, failures, restarts and per-unit resources from systemd over D-Bus, with process exits and OOM kills from eBPF.
+// Command systemd_exporter: unit states, every transition, failures, restarts and per-unit resources from systemd over D-Bus, with OOM kills per unit from eBPF.
 package main
 
 import (
 	"os"
 
+	"github.com/bpfleet/bpfleet/internal/bpfload"
 	"github.com/bpfleet/bpfleet/internal/exporter"
+	"github.com/bpfleet/bpfleet/systemd_exporter/collector"
 )
 
 func program() exporter.Program {
 	return exporter.Program{
 		Name:        "systemd_exporter",
 		Namespace:   "systemd",
-		Description: "Unit states, every transition, failures, restarts and per-unit resources from systemd over D-Bus, with process exits and OOM kills from eBPF.",
+		Description: "Unit states, every transition, failures, restarts and per-unit resources from systemd over D-Bus, with OOM kills per unit from eBPF.",
 		DefaultPort: 10065,
+		Components:  []exporter.ComponentSpec{bpfload.Component, collector.Component},
+		Collectors:  collector.Specs(),
 	}
 }
 

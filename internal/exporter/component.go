@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"reflect"
 	"slices"
 	"sync"
 	"time"
@@ -82,7 +83,9 @@ func (c *component) start(ctx context.Context) {
 	defer c.once.Do(func() { close(c.tried) })
 	v := construct(ctx, c.env, c.retry, "component", func(ctx context.Context) (any, error) {
 		v, err := c.build(ctx, c.env)
-		if err == nil && v == nil {
+		if err != nil {
+			v = nil // a typed nil (or half-built value) returned with an error is not a component
+		} else if isNil(v) {
 			err = errors.New("constructor returned no component")
 		}
 		c.mu.Lock()
@@ -181,4 +184,17 @@ func (e Env) WithComponents(values map[string]any) Env {
 	}
 	e.components = m
 	return e
+}
+
+// isNil reports whether v is nil or a nil pointer, map, slice, channel,
+// function or interface inside an interface.
+func isNil(v any) bool {
+	if v == nil {
+		return true
+	}
+	switch rv := reflect.ValueOf(v); rv.Kind() {
+	case reflect.Pointer, reflect.Map, reflect.Slice, reflect.Chan, reflect.Func, reflect.Interface:
+		return rv.IsNil()
+	}
+	return false
 }

@@ -371,3 +371,26 @@ func TestScaffoldDependencies(t *testing.T) {
 		}
 	}
 }
+
+// A constructor that returns a typed nil with its error has not built a
+// component: collectors get the error, never the nil.
+func TestComponentTypedNilWithErrorIsNotBuilt(t *testing.T) {
+	var attempts atomic.Int32
+	flaky := exporter.ComponentSpec{Name: "client", Constructor: func(context.Context, exporter.Env) (any, error) {
+		if attempts.Add(1) == 1 {
+			var c *client
+			return c, errors.New("dial: connection refused")
+		}
+		return &client{address: "db:2379", events: &eventLog{}}, nil
+	}}
+	p := program(usesClient(&eventLog{}))
+	p.Components = []exporter.ComponentSpec{flaky}
+	r := start(t, p)
+	eventually(t, "the collector serves the client built on the second attempt", func() bool {
+		_, ok := value(r.scrape(t), "test_client_info", "address", "db:2379")
+		return ok
+	})
+	if strings.Contains(r.stderr.String(), "panic") {
+		t.Errorf("a collector was handed the typed nil:\n%s", r.stderr.String())
+	}
+}

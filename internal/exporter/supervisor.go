@@ -54,10 +54,13 @@ func (s *supervisor) start(ctx context.Context) {
 		if unsupported(err) {
 			s.unsupported.Store(true)
 		}
-		if err == nil && c == nil {
-			err = errors.New("constructor returned no collector")
+		if err != nil {
+			return nil, err
 		}
-		return c, err
+		if isNil(c) {
+			return nil, errors.New("constructor returned no collector")
+		}
+		return c, nil
 	})
 	if c == nil {
 		return

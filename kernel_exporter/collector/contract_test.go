@@ -9,6 +9,7 @@ import (
 	"github.com/cilium/ebpf/btf"
 
 	"github.com/bpfleet/bpfleet/internal/maps"
+	"github.com/bpfleet/bpfleet/internal/procexit"
 )
 
 // The C/Go contract, checked without root: the Go tables name every value
@@ -41,7 +42,7 @@ func TestGoTablesNameEveryEnumValue(t *testing.T) {
 		named  func(v uint64) bool
 		except []string // values never counted
 	}{
-		{"process_event", loadProcess, func(v uint64) bool { _, ok := processEvents[processProcessEvent(v)]; return ok }, nil},
+		{"process_event", procexit.LoadProcess, func(v uint64) bool { _, ok := processEvents[procexit.ProcessProcessEvent(v)]; return ok }, nil},
 		{"tcp_kind", loadTcp, func(v uint64) bool { _, ok := tcpKinds[tcpTcpKind(v)]; return ok }, nil},
 		{"tcp_family", loadTcp, func(v uint64) bool { _, ok := tcpFamilies[tcpTcpFamily(v)]; return ok }, []string{"EV_TCP_FAMILY_OTHER"}},
 		{"block_op", loadBlock, func(v uint64) bool { _, ok := blockOperations[blockBlockOp(v)]; return ok }, nil},
@@ -79,7 +80,7 @@ func TestTCPEventEncoding(t *testing.T) {
 // the internal/maps type the collectors read it as, field by field.
 func TestKeysHaveTheSharedLayout(t *testing.T) {
 	for _, tc := range []struct{ generated, shared any }{
-		{processCounterKey{}, maps.CounterKey{}},
+		{procexit.ProcessCounterKey{}, maps.CounterKey{}},
 		{tcpCounterKey{}, maps.CounterKey{}},
 		{schedHistKey{}, maps.HistKey{}},
 		{tcpHistKey{}, maps.HistKey{}},

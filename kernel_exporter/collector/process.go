@@ -6,28 +6,29 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/bpfleet/bpfleet/internal/exporter"
+	"github.com/bpfleet/bpfleet/internal/procexit"
 )
 
-// processEvents names enum process_event (bpf/kernel/process.bpf.c).
-var processEvents = map[processProcessEvent]counterEvent{
-	processProcessEventEV_PROCESS_EXEC:         {processExecs, nil},
-	processProcessEventEV_PROCESS_FORK:         {processForks, nil},
-	processProcessEventEV_PROCESS_EXIT_SUCCESS: {processExits, []string{"success"}},
-	processProcessEventEV_PROCESS_EXIT_FAILURE: {processExits, []string{"failure"}},
-	processProcessEventEV_PROCESS_EXIT_SIGNAL:  {processExits, []string{"signal"}},
+// processEvents names enum process_event (bpf/process/process.bpf.c, internal/procexit).
+var processEvents = map[procexit.ProcessProcessEvent]counterEvent{
+	procexit.ProcessProcessEventEV_PROCESS_EXEC:         {processExecs, nil},
+	procexit.ProcessProcessEventEV_PROCESS_FORK:         {processForks, nil},
+	procexit.ProcessProcessEventEV_PROCESS_EXIT_SUCCESS: {processExits, []string{"success"}},
+	procexit.ProcessProcessEventEV_PROCESS_EXIT_FAILURE: {processExits, []string{"failure"}},
+	procexit.ProcessProcessEventEV_PROCESS_EXIT_SIGNAL:  {processExits, []string{"signal"}},
 }
 
 // processCollector counts execs, forks and whole-process exits per workload
-// (bpf/kernel/process.bpf.c).
+// (bpf/process/process.bpf.c, internal/procexit).
 type processCollector struct {
 	bpfCollector
-	objs processObjects
+	objs procexit.ProcessObjects
 }
 
 func newProcess(ctx context.Context, env exporter.Env) (exporter.Collector, error) {
 	c := &processCollector{}
 	var err error
-	c.bpfCollector, err = loadWorkloadCollector(ctx, env, loadProcess, &c.objs)
+	c.bpfCollector, err = loadWorkloadCollector(ctx, env, procexit.LoadProcess, &c.objs)
 	if err != nil {
 		return nil, err
 	}
@@ -36,5 +37,5 @@ func newProcess(ctx context.Context, env exporter.Env) (exporter.Collector, erro
 }
 
 func (c *processCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) error {
-	return updateCounters(ctx, &c.bpfCollector, ch, c.objs.ProcessCounts, processMapProcessCounts, processEvents)
+	return updateCounters(ctx, &c.bpfCollector, ch, c.objs.ProcessCounts, procexit.ProcessMapProcessCounts, processEvents)
 }

@@ -18,7 +18,7 @@ enum process_event {
 	EV_PROCESS_EXIT_SIGNAL = 4,
 };
 
-/* Keep the enum in BTF for bpf2go's -type (collector/gen.go). */
+/* Keep the enum in BTF for bpf2go's -type (internal/procexit). */
 const enum process_event *unused_process_event __attribute__((unused));
 
 #define SIGNAL_GROUP_EXIT 0x00000004

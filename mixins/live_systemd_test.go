@@ -1,0 +1,74 @@
+package mixins
+
+// The systemd mixin under a real Prometheus: a real systemd 252 (booted by
+// systemd_exporter/sdtest as PID 1 of its own namespaces, for memory
+// accounting) with a flapping service, a failed one and one whose children
+// the OOM killer keeps killing, and the real systemd_exporter beside it.
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bpfleet/bpfleet/internal/exportertest"
+	"github.com/bpfleet/bpfleet/systemd_exporter/sdtest"
+)
+
+// TestSystemdMixinInRealPrometheus: every dashboard query and recording
+// rule of the systemd mixin returns data under a native and a classic
+// Prometheus, and SystemdUnitFailed, SystemdUnitFlapping and
+// SystemdUnitOOMKilled fire. The one query left out reads
+// systemd_unit_cpu_seconds_total: systemd 252 has no CPU accounting on
+// these hybrid-cgroup hosts (CPUUsageNSec is [not set], see
+// systemd_exporter's TestResourcesWhereAccountingIsOn).
+func TestSystemdMixinInRealPrometheus(t *testing.T) {
+	prometheus := exportertest.RequireCommand(t, "prometheus", "make test installs it with the prometheus Debian package")
+	sys := sdtest.Boot(t, sdtest.Unshare())
+	sys.AddUnit(t, "flaky.service", "[Unit]\nStartLimitIntervalSec=0\n[Service]\nExecStart=/bin/false\nRestart=always\nRestartSec=1s\n")
+	sys.AddUnit(t, "bad.service", "[Service]\nType=oneshot\nExecStart=/bin/false\n")
+	// The main process stays small; each child grows until the OOM killer
+	// kills it (MemoryMax is the v1 memory limit here), and the next one
+	// starts a second later.
+	sys.AddUnit(t, "hog.service", "[Service]\nExecStart=/bin/sh -c 'while :; do sh -c \"exec tail /dev/zero\"; sleep 1; done'\nMemoryMax=32M\nOOMPolicy=continue\n")
+	sys.Run(t, "sh", "-c", "systemctl start flaky.service hog.service; systemctl start bad.service || true")
+
+	dir := t.TempDir()
+	e := exporterUnderTest{pkg: "github.com/bpfleet/bpfleet/systemd_exporter", job: "systemd-exporter", mixin: "systemd",
+		config: `{ unitFailedFor: '1s', flappingFor: '1s', oomKilledFor: '1s' }`}
+	bin := buildExporter(t, dir, e.pkg)
+	p := exportertest.Start(t, bin, "--systemd.address="+sys.Address)
+	instance := strings.TrimPrefix(p.URL, "http://")
+	ruleFiles := writeRendered(t, dir, e.mixin, e.config)
+	var checks []liveCheck
+	for _, c := range mixinChecks(t, e, instance) {
+		if !strings.Contains(c.expr, "systemd_unit_cpu_seconds_total") {
+			checks = append(checks, c)
+		}
+	}
+	for _, alert := range []string{"SystemdUnitFailed", "SystemdUnitFlapping", "SystemdUnitOOMKilled"} {
+		checks = append(checks, liveCheck{where: "systemd alert", alert: alert})
+	}
+	jobs := []scrapeJob{{e.job, instance}}
+	servers := []*promServer{
+		startPrometheus(t, prometheus, true, ruleFiles, jobs),
+		startPrometheus(t, prometheus, false, ruleFiles, jobs),
+	}
+
+	start := time.Now()
+	deadline := start.Add(liveDeadline)
+	for {
+		histograms, err := histogramsOf([]*exportertest.Process{p})
+		if err != nil {
+			t.Fatal(err)
+		}
+		missing := missingData(servers, checks, histograms)
+		if len(missing) == 0 {
+			t.Logf("%d checks pass, %v after the units started", len(checks), time.Since(start).Round(time.Second))
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after %v, %d checks still fail:\n%s", liveDeadline, len(missing), strings.Join(missing, "\n"))
+		}
+		time.Sleep(2 * time.Second)
+	}
+}

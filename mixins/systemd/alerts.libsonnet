@@ -1,0 +1,58 @@
+local alerts = import '../lib/alerts.libsonnet';
+local exporter = import '../lib/exporter.libsonnet';
+
+{
+  prometheusAlerts+:: {
+    local c = $._config,
+    local sel = c.systemdSelector,
+    local rule(name, expr, forDuration, severity, summary, description) =
+      alerts.alert(name, expr, forDuration, severity, summary, description, c.runbookURLBase),
+    groups+: [{
+      name: 'systemd-exporter',
+      rules: exporter.alerts(c),
+    }, {
+      name: 'systemd-units',
+      rules: [
+        rule(
+          'SystemdUnitFailed',
+          'systemd_unit_state{%s, state="failed"} == 1' % sel,
+          c.unitFailedFor,
+          'warning',
+          'A systemd unit is in the failed state.',
+          'Unit {{ $labels.name }} on {{ $labels.instance }} has been failed for %s.' % c.unitFailedFor,
+        ),
+        // The transitions counter sees every activation, also those
+        // between two scrapes; a series new within the window counts with
+        // its whole value.
+        rule(
+          'SystemdUnitFlapping',
+          |||
+            sum by (job, instance, name) (
+              (systemd_unit_state_transitions_total{%(sel)s, state="active"} unless systemd_unit_state_transitions_total{%(sel)s, state="active"} offset %(w)s)
+              or
+              increase(systemd_unit_state_transitions_total{%(sel)s, state="active"}[%(w)s])
+            ) > %(n)d
+          ||| % { sel: sel, w: c.flappingWindow, n: c.flappingActivations },
+          c.flappingFor,
+          'warning',
+          'A systemd unit keeps restarting.',
+          'Unit {{ $labels.name }} on {{ $labels.instance }} became active {{ $value | humanize }} times in the last %s.' % c.flappingWindow,
+        ),
+        rule(
+          'SystemdUnitOOMKilled',
+          |||
+            sum by (job, instance, name) (
+              (systemd_unit_oom_kills_total{%(sel)s} unless systemd_unit_oom_kills_total{%(sel)s} offset %(w)s)
+              or
+              increase(systemd_unit_oom_kills_total{%(sel)s}[%(w)s])
+            ) > 0
+          ||| % { sel: sel, w: c.oomKillWindow },
+          c.oomKilledFor,
+          'warning',
+          'A systemd unit lost a process to the OOM killer.',
+          'The OOM killer chose processes of unit {{ $labels.name }} on {{ $labels.instance }} as its victims: {{ $value | humanize }} in the last %s. Child processes count, also where the unit keeps running.' % c.oomKillWindow,
+        ),
+      ],
+    }],
+  },
+}

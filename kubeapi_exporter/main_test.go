@@ -49,7 +49,7 @@ func startExporter(t *testing.T, c *kubetest.Cluster, token, url string, args ..
 // after it).
 func startStoppable(t *testing.T, c *kubetest.Cluster, token, url string, args ...string) (*exportertest.Process, func()) {
 	t.Helper()
-	p := exportertest.Start(t, binary, append([]string{"--kube.kubeconfig=" + c.Kubeconfig(t, token, url)}, args...)...)
+	p := exportertest.Start(t, binary, append([]string{"--kubeconfig=" + c.Kubeconfig(t, token, url)}, args...)...)
 	var once sync.Once
 	stop := func() {
 		once.Do(func() {
@@ -463,14 +463,14 @@ func TestWritesByManager(t *testing.T) {
 	})
 }
 
-// TestTwoShards: two replicas with --kube.total-shards=2 count every Event
+// TestTwoShards: two replicas with --total-shards=2 count every Event
 // exactly once between them, each the Events whose UID hashes to it.
 func TestTwoShards(t *testing.T) {
 	c := startCluster(t, eventNamespaces...)
-	args := []string{"--collector.disable-defaults", "--collector.events", "--kube.total-shards=2"}
+	args := []string{"--collector.disable-defaults", "--collector.events", "--total-shards=2"}
 	shards := []*exportertest.Process{
-		startExporter(t, c, kubetest.AdminToken, c.URL(), append(args, "--kube.shard=0")...),
-		startExporter(t, c, kubetest.AdminToken, c.URL(), append(args, "--kube.shard=1")...),
+		startExporter(t, c, kubetest.AdminToken, c.URL(), append(args, "--shard=0")...),
+		startExporter(t, c, kubetest.AdminToken, c.URL(), append(args, "--shard=1")...),
 	}
 	l := newEventLoad(t, c)
 	for range 30 {
@@ -582,7 +582,7 @@ func TestREADMECatalog(t *testing.T) {
 	exportertest.CheckREADMECatalog(t, "README.md", collector.Catalog())
 }
 
-// TestNoClusterUnsupported: outside a cluster without --kube.kubeconfig the
+// TestNoClusterUnsupported: outside a cluster without --kubeconfig the
 // collectors are unsupported (no success series), and the exporter serves.
 func TestNoClusterUnsupported(t *testing.T) {
 	t.Setenv("KUBERNETES_SERVICE_HOST", "")
@@ -596,8 +596,8 @@ func TestNoClusterUnsupported(t *testing.T) {
 // usage errors (exit 2) with the flag named.
 func TestBadFlags(t *testing.T) {
 	for _, args := range [][]string{
-		{"--kube.shard=2", "--kube.total-shards=2"},
-		{"--kube.total-shards=0"},
+		{"--shard=2", "--total-shards=2"},
+		{"--total-shards=0"},
 		{"--kube.namespaces=a", "--kube.namespaces-exclude=a"},
 		{"--collector.writes.resources=pods"},
 		{"--collector.writes.max-managers=0"},

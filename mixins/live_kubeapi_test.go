@@ -271,7 +271,7 @@ func TestKubeapiMixinInRealPrometheus(t *testing.T) {
 	}
 	e := exporterUnderTest{pkg: "github.com/bpfleet/bpfleet/kubeapi_exporter", job: "kubeapi-exporter", mixin: "kubeapi", config: `{}`}
 	bin := buildExporter(t, dir, e.pkg)
-	p := exportertest.Start(t, bin, "--kube.kubeconfig="+kubeconfig, "--collector.writes.resources=v1/configmaps,v1/pods")
+	p := exportertest.Start(t, bin, "--kubeconfig="+kubeconfig, "--collector.writes.resources=v1/configmaps,v1/pods")
 	t.Cleanup(func() { p.Terminate(t) })
 	p.WaitForMetric(t, "kubeapi_scrape_collector_success", "collector", map[string]float64{"events": 1, "pods": 1, "writes": 1, "client": 1})
 	instance := strings.TrimPrefix(p.URL, "http://")

@@ -94,6 +94,13 @@ func (f *FlagSet) Flag(option, help string) *kingpin.FlagClause {
 	return f.app.Flag(f.prefix+option, help)
 }
 
+// Unscoped registers --<name> without the FlagSet's scope, for the few
+// flags the field spells the same way in every tool (--kubeconfig, --shard);
+// keep to those, as two components may not both register one.
+func (f *FlagSet) Unscoped(name, help string) *kingpin.FlagClause {
+	return f.app.Flag(name, help)
+}
+
 // Validate registers check, which runs once the command line is parsed,
 // before any collector is constructed, whether or not the collector is
 // enabled. An error rejects the command line: Main prints it as a usage

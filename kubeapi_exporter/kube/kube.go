@@ -1,5 +1,5 @@
 // Package kube is kubeapi_exporter's component "kube": the connection to
-// the API server that every collector shares (--kube.kubeconfig, in-cluster
+// the API server that every collector shares (--kubeconfig, in-cluster
 // by default), the timing of the exporter's own requests, the health of its
 // watches, and the selection of objects by shard and namespace.
 package kube
@@ -47,9 +47,9 @@ var Component = exporter.ComponentSpec{
 	Name: Name,
 	Flags: func(fs *exporter.FlagSet) exporter.NewComponent {
 		var c Config
-		fs.Flag("kubeconfig", "Path to a kubeconfig file; empty: the in-cluster service account.").Default("").StringVar(&c.Kubeconfig)
-		fs.Flag("shard", "This replica's shard: it reports the objects whose UID hashes to it (0 to --kube.total-shards - 1).").Default("0").IntVar(&c.Shard)
-		fs.Flag("total-shards", "Number of shards (replicas) that split the cluster's objects by UID.").Default("1").IntVar(&c.Shards)
+		fs.Unscoped("kubeconfig", "Path to a kubeconfig file; empty: the in-cluster service account.").Default("").StringVar(&c.Kubeconfig)
+		fs.Unscoped("shard", "This replica's shard: it reports the objects whose UID hashes to it (0 to --total-shards - 1).").Default("0").IntVar(&c.Shard)
+		fs.Unscoped("total-shards", "Number of shards (replicas) that split the cluster's objects by UID.").Default("1").IntVar(&c.Shards)
 		namespaces := fs.Flag("namespaces", "Comma-separated namespaces to report; empty: every namespace.").Default("").String()
 		exclude := fs.Flag("namespaces-exclude", "Comma-separated namespaces not to report.").Default("").String()
 		fs.Flag("qps", "Client-side rate limit of the exporter's API requests per second.").Default("20").Float64Var(&c.QPS)
@@ -59,9 +59,9 @@ var Component = exporter.ComponentSpec{
 			c.Namespaces, c.ExcludeNamespaces = splitList(*namespaces), splitList(*exclude)
 			switch {
 			case c.Shards < 1:
-				return fmt.Errorf("--kube.total-shards: %d, want at least 1", c.Shards)
+				return fmt.Errorf("--total-shards: %d, want at least 1", c.Shards)
 			case c.Shard < 0 || c.Shard >= c.Shards:
-				return fmt.Errorf("--kube.shard: %d, want 0 to %d", c.Shard, c.Shards-1)
+				return fmt.Errorf("--shard: %d, want 0 to %d", c.Shard, c.Shards-1)
 			case c.QPS <= 0 || c.Burst < 1:
 				return fmt.Errorf("--kube.qps and --kube.burst must be positive (got %g, %d)", c.QPS, c.Burst)
 			case c.Timeout <= 0:
@@ -106,7 +106,7 @@ func RESTConfig(kubeconfig string) (*rest.Config, error) {
 	if kubeconfig == "" {
 		cfg, err := rest.InClusterConfig()
 		if errors.Is(err, rest.ErrNotInCluster) {
-			return nil, fmt.Errorf("not running in a cluster and no --kube.kubeconfig given: %w (%w)", err, errors.ErrUnsupported)
+			return nil, fmt.Errorf("not running in a cluster and no --kubeconfig given: %w (%w)", err, errors.ErrUnsupported)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("in-cluster configuration: %w", err)
@@ -115,7 +115,7 @@ func RESTConfig(kubeconfig string) (*rest.Config, error) {
 	}
 	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
 	if err != nil {
-		return nil, fmt.Errorf("--kube.kubeconfig %s: %w", kubeconfig, err)
+		return nil, fmt.Errorf("--kubeconfig %s: %w", kubeconfig, err)
 	}
 	return cfg, nil
 }

@@ -65,7 +65,7 @@ local dashboard(c, r) = g.dashboard(
       g.stat('Collectors', 'Whether each collector succeeded at its last scrape, on every chosen instance (kubeapi_scrape_collector_success). A collector fails while its watch is down or the API server forbids its list (see the log); it recovers by itself.', 'bool_on_off', [
         g.target('min by (collector) (kubeapi_scrape_collector_success{%s})' % node, '{{collector}}'),
       ]),
-      g.stat('Collectors unsupported', 'Whether an enabled collector cannot run (kubeapi_exporter_collector_unsupported): outside a cluster without --kube.kubeconfig.', 'bool_yes_no', [
+      g.stat('Collectors unsupported', 'Whether an enabled collector cannot run (kubeapi_exporter_collector_unsupported): outside a cluster without --kubeconfig.', 'bool_yes_no', [
         g.target('max by (collector) (kubeapi_exporter_collector_unsupported{%s})' % node, '{{collector}}'),
       ], thresholds=[{ color: 'green', value: null }, { color: 'orange', value: 1 }]),
     ]),

@@ -1,0 +1,205 @@
+package collector
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"golang.org/x/sys/unix"
+
+	"github.com/bpfleet/bpfleet/etcd_exporter/etcdtest"
+	"github.com/bpfleet/bpfleet/internal/bpfload"
+	"github.com/bpfleet/bpfleet/internal/exporter"
+	"github.com/bpfleet/bpfleet/internal/exportertest"
+	"github.com/bpfleet/bpfleet/internal/selfmetrics"
+	"github.com/bpfleet/bpfleet/internal/testenv"
+)
+
+// syncerEnv makes the test binary a syncer: it waits for a byte on stdin,
+// then calls fsync, fdatasync and sync_file_range $syncerEnv times each on
+// a file of its own and exits.
+const syncerEnv = "ETCD_EXPORTER_TEST_SYNCER"
+
+func TestMain(m *testing.M) {
+	if n, ok := os.LookupEnv(syncerEnv); ok {
+		os.Exit(syncer(n))
+	}
+	os.Exit(m.Run())
+}
+
+func syncer(count string) int {
+	n, err := strconv.Atoi(count)
+	if err != nil {
+		return 2
+	}
+	f, err := os.CreateTemp("", "syncer-")
+	if err != nil {
+		return 3
+	}
+	defer os.Remove(f.Name())
+	if _, err := io.ReadFull(os.Stdin, make([]byte, 1)); err != nil {
+		return 4
+	}
+	fd := int(f.Fd())
+	for range n {
+		f.Write([]byte("x"))
+		if unix.Fsync(fd) != nil || unix.Fdatasync(fd) != nil || unix.SyncFileRange(fd, 0, 0, unix.SYNC_FILE_RANGE_WRITE) != nil {
+			return 5
+		}
+	}
+	return 0
+}
+
+// syncOfPidFile runs a sync collector that measures the pid in pidFile.
+func syncOfPidFile(t *testing.T, pidFile string) *Sync {
+	t.Helper()
+	testenv.RequireRoot(t)
+	reg := prometheus.NewRegistry()
+	self, err := selfmetrics.New("etcd_exporter", reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { self.Shutdown(context.Background()) })
+	loader, err := bpfload.NewLoader(self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { loader.Close() })
+	env := exporter.Env{Name: "sync", Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Namespace: "etcd", Self: self}.
+		WithComponents(map[string]any{bpfload.ComponentName: loader})
+	s, err := NewSync(context.Background(), env, SyncTarget{PidFile: pidFile, ProcRoot: "/proc"}, 50*time.Millisecond)
+	if err != nil {
+		t.Fatalf("constructing sync collector: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("sync collector's Run: %v", err)
+		}
+		if err := s.Close(); err != nil {
+			t.Errorf("closing: %v", err)
+		}
+	})
+	return s
+}
+
+func writePid(t *testing.T, path string, pid int) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(strconv.Itoa(pid)+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// syncCounts returns the sample count per syscall.
+func syncCounts(fams map[string]*dto.MetricFamily) map[string]uint64 {
+	out := map[string]uint64{}
+	if f := fams["etcd_process_sync_duration_seconds"]; f != nil {
+		for _, m := range f.Metric {
+			out[exportertest.LabelValue(m, "syscall")] = m.GetHistogram().GetSampleCount()
+		}
+	}
+	return out
+}
+
+func waitWatching(t *testing.T, s *Sync, n float64) {
+	t.Helper()
+	waitFor(t, s, func(fams map[string]*dto.MetricFamily) error {
+		if got := exportertest.ByLabel(fams, "etcd_process_sync_processes", "")[""]; got != n {
+			return fmt.Errorf("%g processes measured, want %g", got, n)
+		}
+		return nil
+	})
+}
+
+// TestSyncCountsTheTargetOnly: a syncer process makes 40 calls of each
+// sync syscall while the test process makes as many of its own; only the
+// syncer's are counted, exactly, each with a latency.
+func TestSyncCountsTheTargetOnly(t *testing.T) {
+	pidFile := filepath.Join(t.TempDir(), "pid")
+	writePid(t, pidFile, 1<<22) // no such process yet
+	s := syncOfPidFile(t, pidFile)
+	waitWatching(t, s, 0)
+
+	const n = 40
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%d", syncerEnv, n))
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	writePid(t, pidFile, cmd.Process.Pid)
+	waitWatching(t, s, 1)
+	stdin.Write([]byte{1})
+	// The test process syncs too, meanwhile: not a target.
+	f, err := os.CreateTemp(t.TempDir(), "own")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range n {
+		fd := int(f.Fd())
+		if unix.Fsync(fd) != nil || unix.Fdatasync(fd) != nil || unix.SyncFileRange(fd, 0, 0, unix.SYNC_FILE_RANGE_WRITE) != nil {
+			t.Fatal("own syncs failed")
+		}
+	}
+	f.Close()
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("syncer: %v", err)
+	}
+	fams := gather(t, s)
+	want := map[string]uint64{"fsync": n, "fdatasync": n, "sync_file_range": n}
+	if got := syncCounts(fams); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("sync samples %v, want %v", got, want)
+	}
+	// The syncer wrote one byte before each sync, to a file in /tmp.
+	if got, want := exportertest.ByLabel(fams, "etcd_process_write_bytes_total", "file"), map[string]float64{"wal": 0, "snap": 0, "db": 0, "other": n}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("bytes written %v, want %v", got, want)
+	}
+	for _, m := range fams["etcd_process_sync_duration_seconds"].Metric {
+		if h := m.GetHistogram(); h.GetSampleSum() <= 0 || h.GetSchema() != 3 {
+			t.Errorf("%s: sum %g, schema %d; want a positive sum of native schema 3", exportertest.LabelValue(m, "syscall"), h.GetSampleSum(), h.GetSchema())
+		}
+	}
+}
+
+// TestSyncOfRealEtcd: 50 puts committed one after another by a real etcd
+// each make it sync its write-ahead log at least once.
+func TestSyncOfRealEtcd(t *testing.T) {
+	e := etcdtest.Start(t, etcdtest.Options{})
+	pidFile := filepath.Join(t.TempDir(), "pid")
+	writePid(t, pidFile, e.Pid())
+	s := syncOfPidFile(t, pidFile)
+	waitWatching(t, s, 1)
+	fams := gather(t, s)
+	before, walBefore := syncCounts(fams), exportertest.ByLabel(fams, "etcd_process_write_bytes_total", "file")["wal"]
+	cli := e.Client(t)
+	const n = 50
+	for i := range n {
+		put(t, cli, fmt.Sprintf("/registry/pods/ns/p-%d", i), 100)
+	}
+	fams = gather(t, s)
+	after, walAfter := syncCounts(fams), exportertest.ByLabel(fams, "etcd_process_write_bytes_total", "file")["wal"]
+	synced := after["fsync"] + after["fdatasync"] - before["fsync"] - before["fdatasync"]
+	if synced < n {
+		t.Errorf("%d fsync/fdatasync samples for %d committed puts, want at least one each (before %v, after %v)", synced, n, before, after)
+	}
+	t.Logf("%d puts: samples before %v, after %v; %g WAL bytes", n, before, after, walAfter-walBefore)
+	// Each put's WAL record holds its key (20 bytes) and value (100).
+	if wal := walAfter - walBefore; wal < n*120 || wal > n*1024 {
+		t.Errorf("%g bytes written to the WAL for %d puts of 120 bytes, want between %d and %d", wal, n, n*120, n*1024)
+	}
+}

@@ -120,21 +120,5 @@ func TestEtcdMixinInRealPrometheus(t *testing.T) {
 		}
 	})
 
-	start := time.Now()
-	deadline := start.Add(liveDeadline)
-	for {
-		histograms, err := histogramsOf([]*exportertest.Process{p})
-		if err != nil {
-			t.Fatal(err)
-		}
-		missing := missingData(servers, checks, histograms)
-		if len(missing) == 0 {
-			t.Logf("%d checks pass, %v after the workload started", len(checks), time.Since(start).Round(time.Second))
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %v, %d checks still fail:\n%s", liveDeadline, len(missing), strings.Join(missing, "\n"))
-		}
-		time.Sleep(2 * time.Second)
-	}
+	waitForData(t, servers, checks, p)
 }

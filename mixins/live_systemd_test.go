@@ -8,7 +8,6 @@ package mixins
 import (
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/bpfleet/bpfleet/internal/exportertest"
 	"github.com/bpfleet/bpfleet/systemd_exporter/sdtest"
@@ -54,21 +53,5 @@ func TestSystemdMixinInRealPrometheus(t *testing.T) {
 		startPrometheus(t, prometheus, false, ruleFiles, jobs),
 	}
 
-	start := time.Now()
-	deadline := start.Add(liveDeadline)
-	for {
-		histograms, err := histogramsOf([]*exportertest.Process{p})
-		if err != nil {
-			t.Fatal(err)
-		}
-		missing := missingData(servers, checks, histograms)
-		if len(missing) == 0 {
-			t.Logf("%d checks pass, %v after the units started", len(checks), time.Since(start).Round(time.Second))
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %v, %d checks still fail:\n%s", liveDeadline, len(missing), strings.Join(missing, "\n"))
-		}
-		time.Sleep(2 * time.Second)
-	}
+	waitForData(t, servers, checks, p)
 }

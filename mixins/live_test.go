@@ -141,24 +141,7 @@ func TestMixinsInRealPrometheus(t *testing.T) {
 	runWorkloads(ctx, t, &wg, dir, ctd, pod)
 	oomKill(t)
 
-	start := time.Now()
-	deadline := start.Add(liveDeadline)
-	for {
-		// An exporter serves a histogram once it has a series.
-		histograms, err := histogramsOf(exporters)
-		if err != nil {
-			t.Fatal(err)
-		}
-		missing := missingData(servers, checks, histograms)
-		if len(missing) == 0 {
-			t.Logf("%d checks pass, %v after the workloads started", len(checks), time.Since(start).Round(time.Second))
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %v, %d checks still fail:\n%s", liveDeadline, len(missing), strings.Join(missing, "\n"))
-		}
-		time.Sleep(2 * time.Second)
-	}
+	waitForData(t, servers, checks, exporters...)
 }
 
 // buildExporter builds the exporter package pkg into dir.
@@ -526,4 +509,32 @@ func (w *dnsWorkload) query() {
 	}
 	// Two bytes: a header cut short.
 	_, _ = w.client.Write([]byte{0xbf, 0x1e})
+}
+
+// waitForData waits until every check has data on servers (the histograms
+// the exporters serve decide which server a query must have data on), or
+// fails the test after liveDeadline, naming what is missing.
+func waitForData(t *testing.T, servers []*promServer, checks []liveCheck, exporters ...*exportertest.Process) {
+	t.Helper()
+	start := time.Now()
+	deadline := start.Add(liveDeadline)
+	for {
+		histograms, err := histogramsOf(exporters)
+		if err != nil {
+			t.Fatal(err)
+		}
+		missing := missingData(servers, checks, histograms)
+		if len(missing) == 0 {
+			t.Logf("%d checks pass, %v after the workloads started", len(checks), time.Since(start).Round(time.Second))
+			return
+		}
+		if time.Now().After(deadline) {
+			var logs strings.Builder
+			for _, p := range exporters {
+				logs.WriteString(p.Log())
+			}
+			t.Fatalf("after %v, %d checks still fail:\n%s\nexporter logs:\n%s", liveDeadline, len(missing), strings.Join(missing, "\n"), logs.String())
+		}
+		time.Sleep(2 * time.Second)
+	}
 }

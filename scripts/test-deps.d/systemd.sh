@@ -11,6 +11,11 @@ root="$cache/systemd-rootfs-bookworm-$rev"
 missing=""
 command -v systemd-nspawn >/dev/null || missing="$missing systemd-container"
 command -v debootstrap >/dev/null || missing="$missing debootstrap"
+# The journal collector's build flavour (-tags journal, cgo): go-systemd's
+# sdjournal compiles against sd-journal.h and dlopens libsystemd.so.0.
+[ -e /usr/lib/x86_64-linux-gnu/libsystemd.so.0 ] || [ -e /lib/x86_64-linux-gnu/libsystemd.so.0 ] ||
+	ldconfig -p 2>/dev/null | grep -q 'libsystemd\.so\.0 ' || missing="$missing libsystemd0"
+[ -e /usr/include/systemd/sd-journal.h ] || missing="$missing libsystemd-dev"
 if [ -n "$missing" ]; then
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $missing
 fi

@@ -17,7 +17,7 @@ var metrics catalog.Catalog
 func Catalog() *catalog.Catalog { return &metrics }
 
 // Specs returns the exporter's collectors.
-func Specs() []exporter.Spec { return []exporter.Spec{unitSpec, oomSpec, processSpec} }
+func Specs() []exporter.Spec { return []exporter.Spec{unitSpec, oomSpec, processSpec, journalSpec} }
 
 var (
 	unitState = metrics.Add(catalog.Metric{
@@ -123,6 +123,11 @@ var (
 		Name: "systemd_unit_process_exits_total", Type: catalog.Counter, Collector: "process",
 		Help: "Whole-process exits in the unit's cgroups, seen in the kernel, by outcome: success (exit code 0), failure (another code) or signal (killed by a signal).",
 		Key:  []string{"name"}, Labels: []string{"outcome"},
+	})
+	journalMessages = metrics.Add(catalog.Metric{
+		Name: "systemd_journal_messages_total", Type: catalog.Counter, Collector: "journal",
+		Help: "Journal messages of the unit (_SYSTEMD_UNIT) by priority (PRIORITY: emerg, alert, crit, err, warning, notice, info, debug), written since the exporter started following the journal.",
+		Key:  []string{"name"}, Labels: []string{"priority"},
 	})
 	dbusRequestDuration = metrics.Add(catalog.Metric{
 		Name: "systemd_dbus_request_duration_seconds", Type: catalog.Histogram, Collector: "unit",

@@ -6,6 +6,7 @@ package mixins
 // the OOM killer keeps killing, and the real systemd_exporter beside it.
 
 import (
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -29,13 +30,17 @@ func TestSystemdMixinInRealPrometheus(t *testing.T) {
 	// kills it (MemoryMax is the v1 memory limit here), and the next one
 	// starts a second later.
 	sys.AddUnit(t, "hog.service", "[Service]\nExecStart=/bin/sh -c 'while :; do sh -c \"exec tail /dev/zero\"; sleep 1; done'\nMemoryMax=32M\nOOMPolicy=continue\n")
-	sys.Run(t, "sh", "-c", "systemctl start flaky.service hog.service; systemctl start bad.service || true")
+	// Errors in the journal: a line at priority err (the <3> prefix) a second.
+	sys.AddUnit(t, "noisy.service", "[Service]\nExecStart=/bin/sh -c 'while :; do echo \"<3>disk on fire\"; sleep 1; done'\n")
+	sys.Run(t, "sh", "-c", "systemctl start flaky.service hog.service noisy.service; systemctl start bad.service || true")
+	sys.Run(t, "journalctl", "--flush") // from /run/log/journal to the persistent journal the exporter reads
 
 	dir := t.TempDir()
 	e := exporterUnderTest{pkg: "github.com/bpfleet/bpfleet/systemd_exporter", job: "systemd-exporter", mixin: "systemd",
 		config: `{ unitFailedFor: '1s', flappingFor: '1s', oomKilledFor: '1s' }`}
-	bin := buildExporter(t, dir, e.pkg)
-	p := exportertest.Start(t, bin, "--systemd.address="+sys.Address)
+	bin := buildExporter(t, dir, e.pkg, "journal")
+	p := exportertest.Start(t, bin, "--systemd.address="+sys.Address,
+		"--collector.journal", "--collector.journal.directory="+filepath.Join(sys.Root, "var/log/journal"))
 	instance := strings.TrimPrefix(p.URL, "http://")
 	ruleFiles := writeRendered(t, dir, e.mixin, e.config)
 	var checks []liveCheck

@@ -144,11 +144,16 @@ func TestMixinsInRealPrometheus(t *testing.T) {
 	waitForData(t, servers, checks, exporters...)
 }
 
-// buildExporter builds the exporter package pkg into dir.
-func buildExporter(t *testing.T, dir, pkg string) string {
+// buildExporter builds the exporter package pkg into dir, with the build
+// tags given.
+func buildExporter(t *testing.T, dir, pkg string, tags ...string) string {
 	t.Helper()
 	bin := filepath.Join(dir, filepath.Base(pkg))
-	if out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput(); err != nil {
+	args := []string{"build", "-o", bin}
+	if len(tags) > 0 {
+		args = append(args, "-tags", strings.Join(tags, ","))
+	}
+	if out, err := exec.Command("go", append(args, pkg)...).CombinedOutput(); err != nil {
 		t.Fatalf("building %s: %v\n%s", pkg, err, out)
 	}
 	return bin

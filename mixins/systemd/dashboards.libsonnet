@@ -47,6 +47,9 @@ local dashboard(c, r) = g.dashboard(
       g.timeseries('OOM kills by unit', 'Processes of each unit killed by the OOM killer per second, seen in the kernel (systemd_unit_oom_kills_total), children of units that keep running included.', 'ops', [
         g.target('sum by (instance, name) (rate(systemd_unit_oom_kills_total{%s}[$__rate_interval])) > 0' % node, legend),
       ]),
+      g.timeseries('Journal errors', 'Messages per second at priority err or worse of the 10 noisiest units, from the journal (systemd_journal_messages_total; the journal collector, off by default, in the binary built with the journal tag).', 'ops', [
+        g.target('topk(10, sum by (instance, name) (rate(systemd_journal_messages_total{%s, priority=~"emerg|alert|crit|err"}[$__rate_interval]))) > 0' % node, legend),
+      ]),
       g.timeseries('D-Bus latency p99', "p99 of the time systemd took to answer the exporter's own D-Bus calls, by method (recording rule %s): how responsive PID 1 is." % r.dbusLatencyP99, 's', [
         g.target('%s{%s}' % [r.dbusLatencyP99, node], '{{method}} on {{instance}}'),
       ]),

@@ -24,7 +24,8 @@ func dbusCalls(fams map[string]*dto.MetricFamily) uint64 {
 	return n
 }
 
-// TestThousandUnits: 1,000 units started at once are each counted exactly
+// TestThousandUnits: 1,000 transient units (systemd-run, as jobs and
+// sessions make them) started at once are each counted exactly
 // once into activating and once into active (2,000 transitions from
 // signals); scrapes succeed without dbus-daemon's pending-replies error;
 // once every unit is fetched, a scrape makes exactly two D-Bus calls
@@ -33,13 +34,9 @@ func dbusCalls(fams map[string]*dto.MetricFamily) uint64 {
 // descriptors and goroutines do not grow over 20 more scrapes.
 func TestThousandUnits(t *testing.T) {
 	sys := sdtest.Boot(t)
-	sys.AddUnit(t, "bulk@.service", "[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/bin/true\n")
-	p := startExporter(t, sys, `--collector.unit.include=bulk@[0-9]+\.service`)
-	args := []string{"start"}
-	for i := range bulkUnits {
-		args = append(args, fmt.Sprintf("bulk@%d.service", i))
-	}
-	sys.Systemctl(t, args...)
+	p := startExporter(t, sys, `--collector.unit.include=transient-[0-9]+\.service`)
+	sys.Run(t, "sh", "-c", fmt.Sprintf("for i in $(seq 0 %d); do systemd-run --quiet --no-block --unit=transient-$i "+
+		"--property=Type=oneshot --remain-after-exit /bin/true || exit 1; done", bulkUnits-1))
 
 	var fams map[string]*dto.MetricFamily
 	exportertest.Eventually(t, func() error {

@@ -211,6 +211,8 @@ func TestBadFlags(t *testing.T) {
 		{"--collector.sync.comm=", "--collector.sync.comm"},
 		{"--collector.sync.comm=a-name-longer-than-15", "--collector.sync.comm"},
 		{"--collector.sync.refresh-interval=0s", "--collector.sync.refresh-interval"},
+		{"--collector.sync.cgroup=../system.slice", "--collector.sync.cgroup"},
+		{"--collector.sync.cgroup=kubepods/../../x", "--collector.sync.cgroup"},
 	} {
 		out, err := exec.Command(binary, tc.arg).CombinedOutput()
 		var exit *exec.ExitError

@@ -140,6 +140,7 @@ var (
 	rangeSelector = regexp.MustCompile(`\[([^\]]*)\]`)
 	selector      = regexp.MustCompile(`\{[^{}]*\}`)
 	labelValues   = regexp.MustCompile(`^label_values\((.*), (\w+)\)$`)
+	jobVariable   = regexp.MustCompile(`job="\$(\w+_)?job"`)
 )
 
 // wantVariables are the variables each dashboard must define, in order.
@@ -149,6 +150,7 @@ var wantVariables = map[string][]string{
 	"dns-overview.json":    {"datasource", "job", "instance", "namespace", "pod", "container", "cgroup"},
 	"cri-overview.json":    {"datasource", "job", "instance", "namespace", "pod", "container"},
 	"cni-overview.json":    {"datasource", "job", "instance", "namespace", "pod"},
+	"etcd-keyspace.json":   {"datasource", "job", "instance", "etcd_job", "etcd_instance"},
 }
 
 // TestDashboardsLint checks every dashboard against the conventions in
@@ -271,8 +273,12 @@ func panelProblems(p Panel) []string {
 			add("query %s: no selector", target.RefID)
 		}
 		for _, sel := range sels {
-			if !strings.Contains(sel, `job="$job"`) || !strings.Contains(sel, `instance=~"$instance"`) && !strings.Contains(sel, `instance="$instance"`) {
-				add("query %s: selector %s is not on $job and $instance", target.RefID, sel)
+			// $job and $instance, or a pair of another job's variables
+			// named alike ($etcd_job and $etcd_instance: etcd's own
+			// metrics beside its exporter's).
+			m := jobVariable.FindStringSubmatch(sel)
+			if m == nil || !strings.Contains(sel, `instance=~"$`+m[1]+`instance"`) && !strings.Contains(sel, `instance="$`+m[1]+`instance"`) {
+				add("query %s: selector %s is not on $job and $instance (or $<x>_job and $<x>_instance)", target.RefID, sel)
 			}
 		}
 	}

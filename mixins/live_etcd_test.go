@@ -77,7 +77,8 @@ func etcdCall(endpoint, path string, body map[string]any) error {
 }
 
 // TestEtcdMixinInRealPrometheus: every dashboard query and recording rule
-// of the etcd mixin returns data under a native and a classic Prometheus,
+// of the etcd mixin returns data under a native and a classic Prometheus
+// (those of etcd's own metrics from etcd's /metrics, scraped as job etcd),
 // and EtcdKeyspaceValueNearRequestLimit fires for a ConfigMap of 1.3 MB.
 func TestEtcdMixinInRealPrometheus(t *testing.T) {
 	prometheus := exportertest.RequireCommand(t, "prometheus", "make test installs it with the prometheus Debian package")
@@ -93,8 +94,26 @@ func TestEtcdMixinInRealPrometheus(t *testing.T) {
 		"--collector.keyspace.scan-interval=2s")
 	instance := strings.TrimPrefix(p.URL, "http://")
 	ruleFiles := writeRendered(t, dir, e.mixin, e.config)
-	checks := append(mixinChecks(t, e, instance), liveCheck{where: "etcd alert", alert: "EtcdKeyspaceValueNearRequestLimit"})
-	jobs := []scrapeJob{{e.job, instance}}
+	// etcd's own /metrics (on its client URL) is scraped too, as job
+	// "etcd": the dashboard's etcd_job and etcd_instance variables choose
+	// it, for etcd_disk_wal_fsync_duration_seconds beside the kernel's p99.
+	member := strings.TrimPrefix(endpoint, "http://")
+	checks := mixinChecks(t, e, instance)
+	etcdQueries := 0
+	for i := range checks {
+		c := &checks[i]
+		if strings.Contains(c.expr, "$etcd_") {
+			etcdQueries++
+			c.expr = strings.NewReplacer("$etcd_job", "etcd", "$etcd_instance", member).Replace(c.expr)
+		}
+	}
+	// The WAL fsync panel's etcd query and the etcd_instance variable's
+	// (the etcd_job variable's, over etcdServerSelector, has no variable).
+	if etcdQueries != 2 {
+		t.Fatalf("%d checks read etcd's own metrics on $etcd_job, want 2", etcdQueries)
+	}
+	checks = append(checks, liveCheck{where: "etcd alert", alert: "EtcdKeyspaceValueNearRequestLimit"})
+	jobs := []scrapeJob{{e.job, instance}, {"etcd", member}}
 	servers := []*promServer{
 		startPrometheus(t, prometheus, true, ruleFiles, jobs),
 		startPrometheus(t, prometheus, false, ruleFiles, jobs),

@@ -103,3 +103,68 @@ func TestKeyspaceWatchRestarts(t *testing.T) {
 	putPods(5)
 	waitCounts(t, k, 81, restarts(1, 3))
 }
+
+// TestKeyspaceWatchLeaderLost watches one member of a real 3-member
+// cluster and kills the two others: the member loses its leader and etcd
+// cancels the watch (it requires a leader), which counts exactly one
+// restart with reason="leader_lost" however long the cluster stays without
+// quorum. Once the two are back, puts are counted exactly once: none of
+// those made before the loss again.
+func TestKeyspaceWatchLeaderLost(t *testing.T) {
+	members := etcdtest.StartCluster(t, 3, etcdtest.Options{})
+	cfg := members[0].Config()
+	cfg.RequestTimeout = time.Second
+	// A progress check far beyond the test's waits: only the leader loss
+	// ends the watch.
+	k := startKeyspace(t, cfg, KeyspaceConfig{PageSize: 100, ScanInterval: time.Hour, CheckInterval: time.Hour}, 0)
+	scanned(t, k, 1)
+	cli := members[0].Client(t)
+	n := 0
+	putPods := func(count int) {
+		for range count {
+			put(t, cli, fmt.Sprintf("%sns1/pod-%03d", pods, n), 10)
+			n++
+		}
+	}
+	lost := func(leaderLost float64) map[string]float64 {
+		return map[string]float64{ReasonCompacted: 0, ReasonError: 0, ReasonLeaderLost: leaderLost}
+	}
+
+	putPods(30)
+	fams := waitCounts(t, k, 30, lost(0))
+	before := fams["etcd_keyspace_scan_timestamp_seconds"].Metric[0].GetGauge().GetValue()
+
+	members[1].Kill(t)
+	members[2].Kill(t)
+	waitCounts(t, k, 30, lost(1))
+	// Without a quorum the collector keeps retrying: no further restart
+	// counts while the member has no leader (election timeouts of 1s, the
+	// watch is cancelled after about 3 of them).
+	time.Sleep(8 * time.Second)
+	waitCounts(t, k, 30, lost(1))
+
+	etcdtest.RestartAll(t, members[1], members[2])
+	// The restart brings a fresh pass.
+	waitFor(t, k, func(fams map[string]*dto.MetricFamily) error {
+		if ts := fams["etcd_keyspace_scan_timestamp_seconds"].Metric[0].GetGauge().GetValue(); ts <= before {
+			return fmt.Errorf("no pass since the leader came back")
+		}
+		return nil
+	})
+	waitKeys(t, k, 30)
+	putPods(20)
+	waitCounts(t, k, 50, lost(1))
+	// Deletes after the restart are counted exactly too.
+	for i := range 5 {
+		if _, err := cli.Delete(context.Background(), fmt.Sprintf("%sns1/pod-%03d", pods, i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, k, func(fams map[string]*dto.MetricFamily) error {
+		if got := byPrefix(fams, "etcd_keyspace_deletes_total")[pods]; got != 5 {
+			return fmt.Errorf("%g pod deletes, want 5", got)
+		}
+		return nil
+	})
+	waitCounts(t, k, 50, lost(1))
+}

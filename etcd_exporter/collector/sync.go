@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -51,31 +52,116 @@ var SyncSpec = exporter.Spec{
 	Help:    "fsync, fdatasync and sync_file_range latency of the etcd process, from eBPF.",
 	Default: true,
 	Flags: func(fs *exporter.FlagSet) exporter.New {
-		pidFile := fs.Flag("pid-file", "File holding the pid of the etcd process; empty finds it by --collector.sync.comm.").Default("").String()
+		pidFile := fs.Flag("pid-file", "File holding the pid of the etcd process; empty finds it by --collector.sync.cgroup or --collector.sync.comm.").Default("").String()
+		cgroup := fs.Flag("cgroup", "cgroup v2 path, relative to the cgroup v2 root, of the etcd member (e.g. its static pod's container): every process in it and its descendants is measured, when --collector.sync.pid-file is empty. Wins over --collector.sync.comm.").Default("").String()
 		comm := fs.Flag("comm", "Command name (/proc/<pid>/comm) of the etcd processes, when --collector.sync.pid-file is empty.").Default(DefaultSyncComm).String()
 		refresh := fs.Flag("refresh-interval", "Time between two searches for the etcd process (a restarted etcd has a new pid).").Default(DefaultRefreshInterval.String()).Duration()
 		fs.Validate(func() error {
 			switch {
-			case *pidFile == "" && *comm == "":
-				return errors.New("--collector.sync.comm: empty, and no --collector.sync.pid-file")
+			case *pidFile == "" && *cgroup == "" && *comm == "":
+				return errors.New("--collector.sync.comm: empty, and no --collector.sync.pid-file or --collector.sync.cgroup")
 			case len(*comm) > 15:
 				return fmt.Errorf("--collector.sync.comm: %q is longer than a kernel command name (15 bytes)", *comm)
 			case *refresh <= 0:
 				return fmt.Errorf("--collector.sync.refresh-interval: must be positive, got %s", *refresh)
 			}
-			return nil
+			return checkCgroupPath(*cgroup)
 		})
 		return func(ctx context.Context, env exporter.Env) (exporter.Collector, error) {
-			return NewSync(ctx, env, SyncTarget{PidFile: *pidFile, Comm: *comm, ProcRoot: "/proc"}, *refresh)
+			target := SyncTarget{PidFile: *pidFile, Comm: *comm, ProcRoot: "/proc"}
+			if *cgroup != "" && *pidFile == "" {
+				root, err := cgroupV2Root()
+				if err != nil {
+					return nil, fmt.Errorf("--collector.sync.cgroup: %w", err)
+				}
+				target.Cgroup = filepath.Join(root, filepath.Clean("/"+*cgroup))
+			}
+			return NewSync(ctx, env, target, *refresh)
 		}
 	},
 }
 
 // SyncTarget says which processes the sync collector measures.
 type SyncTarget struct {
-	PidFile  string // a file holding one pid; wins over Comm
+	PidFile  string // a file holding one pid; wins over Cgroup and Comm
+	Cgroup   string // else every process of this cgroup v2 directory and its descendants; wins over Comm
 	Comm     string // else every process with this command name
 	ProcRoot string // /proc
+}
+
+// checkCgroupPath refuses a --collector.sync.cgroup that leaves the cgroup
+// v2 root.
+func checkCgroupPath(p string) error {
+	for _, part := range strings.Split(p, "/") {
+		if part == ".." {
+			return fmt.Errorf("--collector.sync.cgroup: %q leaves the cgroup v2 root", p)
+		}
+	}
+	if strings.ContainsRune(p, 0) {
+		return fmt.Errorf("--collector.sync.cgroup: %q holds a NUL byte", p)
+	}
+	return nil
+}
+
+// cgroupV2Root returns the cgroup v2 mount: /sys/fs/cgroup/unified on
+// hybrid hosts, /sys/fs/cgroup on pure v2 ones.
+func cgroupV2Root() (string, error) {
+	for _, p := range []string{"/sys/fs/cgroup/unified", "/sys/fs/cgroup"} {
+		var st unix.Statfs_t
+		if unix.Statfs(p, &st) == nil && st.Type == unix.CGROUP2_SUPER_MAGIC {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("no cgroup v2 hierarchy mounted: %w", errors.ErrUnsupported)
+}
+
+// cgroupPids returns the pids of every process in the cgroup directory dir
+// and its descendants; a cgroup that does not exist (yet) has none.
+func cgroupPids(dir string) ([]uint32, error) {
+	var pids []uint32
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil // removed meanwhile
+			}
+			return err
+		}
+		if !d.IsDir() {
+			return nil
+		}
+		b, err := os.ReadFile(filepath.Join(path, "cgroup.procs"))
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("reading cgroup: %w", err)
+		}
+		ps, err := parsePids(string(b))
+		if err != nil {
+			return fmt.Errorf("%s/cgroup.procs: %w", path, err)
+		}
+		pids = append(pids, ps...)
+		return nil
+	})
+	return pids, err
+}
+
+// parsePids parses one pid a line (cgroup.procs); a pid of another pid
+// namespace reads as 0 and is left out.
+func parsePids(s string) ([]uint32, error) {
+	var pids []uint32
+	for _, line := range strings.Split(s, "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || line == "0" {
+			continue
+		}
+		pid, err := parsePid(line)
+		if err != nil {
+			return nil, err
+		}
+		pids = append(pids, pid)
+	}
+	return pids, nil
 }
 
 // Pids returns the pids of the target processes; none is not an error.
@@ -93,6 +179,9 @@ func (t SyncTarget) Pids() ([]uint32, error) {
 			return nil, nil // etcd is not running (yet)
 		}
 		return []uint32{pid}, nil
+	}
+	if t.Cgroup != "" {
+		return cgroupPids(t.Cgroup)
 	}
 	dirs, err := os.ReadDir(t.ProcRoot)
 	if err != nil {

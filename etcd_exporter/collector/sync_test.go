@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
 
@@ -62,6 +63,12 @@ func syncer(count string) int {
 // syncOfPidFile runs a sync collector that measures the pid in pidFile.
 func syncOfPidFile(t *testing.T, pidFile string) *Sync {
 	t.Helper()
+	return syncOf(t, SyncTarget{PidFile: pidFile, ProcRoot: "/proc"})
+}
+
+// syncOf runs a sync collector that measures target.
+func syncOf(t *testing.T, target SyncTarget) *Sync {
+	t.Helper()
 	testenv.RequireRoot(t)
 	reg := prometheus.NewRegistry()
 	self, err := selfmetrics.New("etcd_exporter", reg)
@@ -76,7 +83,7 @@ func syncOfPidFile(t *testing.T, pidFile string) *Sync {
 	t.Cleanup(func() { loader.Close() })
 	env := exporter.Env{Name: "sync", Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Namespace: "etcd", Self: self}.
 		WithComponents(map[string]any{bpfload.ComponentName: loader})
-	s, err := NewSync(context.Background(), env, SyncTarget{PidFile: pidFile, ProcRoot: "/proc"}, 50*time.Millisecond)
+	s, err := NewSync(context.Background(), env, target, 50*time.Millisecond)
 	if err != nil {
 		t.Fatalf("constructing sync collector: %v", err)
 	}
@@ -201,5 +208,114 @@ func TestSyncOfRealEtcd(t *testing.T) {
 	// Each put's WAL record holds its key (20 bytes) and value (100).
 	if wal := walAfter - walBefore; wal < n*120 || wal > n*1024 {
 		t.Errorf("%g bytes written to the WAL for %d puts of 120 bytes, want between %d and %d", wal, n, n*120, n*1024)
+	}
+}
+
+// startSyncer starts a syncer of n calls of each sync syscall, inside the
+// cgroup v2 directory cgroupDir unless empty; writing to the returned pipe
+// lets it go.
+func startSyncer(t *testing.T, n int, cgroupDir string) (*exec.Cmd, io.WriteCloser) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%d", syncerEnv, n))
+	if cgroupDir != "" {
+		fd, err := unix.Open(cgroupDir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer unix.Close(fd)
+		cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: fd}
+	}
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill() })
+	return cmd, stdin
+}
+
+// TestSyncOfCgroup: the sync collector of a cgroup (--collector.sync.cgroup)
+// measures every process in it, re-read at each refresh: a real etcd
+// started inside it syncs for its puts; a syncer started inside it later
+// is added and its calls counted exactly, while the calls of a syncer
+// outside the cgroup, made at the same time, are not counted; once the
+// inner syncer exited, only etcd is measured again.
+func TestSyncOfCgroup(t *testing.T) {
+	testenv.RequireRoot(t)
+	cg := testenv.NewCgroup(t)
+	e := etcdtest.Start(t, etcdtest.Options{CgroupDir: cg.V2Dir})
+	s := syncOf(t, SyncTarget{Cgroup: cg.V2Dir, ProcRoot: "/proc"})
+	waitWatching(t, s, 1)
+
+	before := syncCounts(gather(t, s))
+	cli := e.Client(t)
+	const puts = 30
+	for i := range puts {
+		put(t, cli, fmt.Sprintf("/registry/pods/ns/p-%d", i), 100)
+	}
+	after := syncCounts(gather(t, s))
+	if synced := after["fsync"] + after["fdatasync"] - before["fsync"] - before["fdatasync"]; synced < puts {
+		t.Errorf("%d fsync/fdatasync samples of the etcd in the cgroup for %d committed puts, want at least one each", synced, puts)
+	}
+
+	const n = 25
+	inner, goInner := startSyncer(t, n, cg.V2Dir)
+	outer, goOuter := startSyncer(t, 3*n, "")
+	waitWatching(t, s, 2)
+	before = syncCounts(gather(t, s))
+	goOuter.Write([]byte{1})
+	goInner.Write([]byte{1})
+	if err := inner.Wait(); err != nil {
+		t.Fatalf("inner syncer: %v", err)
+	}
+	if err := outer.Wait(); err != nil {
+		t.Fatalf("outer syncer: %v", err)
+	}
+	after = syncCounts(gather(t, s))
+	// etcd itself calls only fdatasync (its WAL and bbolt), and may still
+	// commit meanwhile: fsync and sync_file_range are the inner syncer's
+	// alone, exactly; fdatasync holds its n and at most a few of etcd's,
+	// never the outer syncer's 3n.
+	for _, sc := range []string{"fsync", "sync_file_range"} {
+		if got := after[sc] - before[sc]; got != n {
+			t.Errorf("%s: %d samples, want %d (the inner syncer's only; before %v, after %v)", sc, got, n, before, after)
+		}
+	}
+	if got := after["fdatasync"] - before["fdatasync"]; got < n || got >= 2*n {
+		t.Errorf("fdatasync: %d samples, want the inner syncer's %d and a few of etcd's at most (before %v, after %v)", got, n, before, after)
+	}
+	waitWatching(t, s, 1)
+}
+
+// FuzzParsePids: cgroup.procs of any content parses to pids or an error,
+// never a crash, and every pid parsed is positive.
+func FuzzParsePids(f *testing.F) {
+	for _, s := range []string{"", "1\n", "12\n345\n", "0\n7\n", "x\n", "-1\n", "4194305\n", " 9 \n\n"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		pids, err := parsePids(s)
+		if err != nil {
+			return
+		}
+		for _, p := range pids {
+			if p == 0 || p > 1<<22 {
+				t.Fatalf("%q: pid %d", s, p)
+			}
+		}
+	})
+}
+
+// TestParsePids: one pid a line, 0 (another pid namespace's) left out.
+func TestParsePids(t *testing.T) {
+	got, err := parsePids("12\n0\n345\n\n")
+	if err != nil || fmt.Sprint(got) != "[12 345]" {
+		t.Errorf("got %v, %v; want [12 345]", got, err)
+	}
+	if _, err := parsePids("12\nx\n"); err == nil {
+		t.Error("garbage line parsed")
 	}
 }

@@ -11,6 +11,7 @@ package etcdtest
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -18,11 +19,13 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
 
 	"github.com/bpfleet/bpfleet/etcd_exporter/etcdclient"
 )
@@ -58,9 +61,12 @@ type Etcd struct {
 
 	binary  string
 	args    []string
+	cgroup  string
 	dataDir string
 	client  string // host:port
 	peer    string // host:port
+	name    string // member name
+	cluster string // --initial-cluster
 	cmd     *exec.Cmd
 	log     *syncBuffer
 	done    chan struct{}
@@ -73,6 +79,9 @@ type Options struct {
 	TLS bool
 	// Args are more etcd flags (--max-txn-ops=1000).
 	Args []string
+	// CgroupDir, when set, is a cgroup v2 directory the etcd process is
+	// started in (CLONE_INTO_CGROUP), at every start.
+	CgroupDir string
 }
 
 // Start starts an etcd member and waits until it answers; the test's
@@ -82,6 +91,7 @@ func Start(tb testing.TB, opts Options) *Etcd {
 	e := &Etcd{
 		binary:  Binary(tb),
 		args:    opts.Args,
+		cgroup:  opts.CgroupDir,
 		dataDir: tb.TempDir(),
 		client:  freeAddr(tb),
 		peer:    freeAddr(tb),
@@ -92,9 +102,39 @@ func Start(tb testing.TB, opts Options) *Etcd {
 		scheme = "https"
 	}
 	e.Endpoint = scheme + "://" + e.client
+	e.name = "test"
+	e.cluster = "test=http://" + e.peer
 	tb.Cleanup(func() { e.Kill(tb) })
 	e.Restart(tb)
 	return e
+}
+
+// StartCluster starts a cluster of n members, each a separate etcd
+// process on loopback with its own free ports and data, and waits until
+// every member answers a linearizable read (the cluster has a leader).
+func StartCluster(tb testing.TB, n int, opts Options) []*Etcd {
+	tb.Helper()
+	if opts.TLS {
+		tb.Fatal("etcdtest: StartCluster does not do TLS")
+	}
+	bin := Binary(tb)
+	members := make([]*Etcd, n)
+	var cluster []string
+	for i := range members {
+		e := &Etcd{binary: bin, args: opts.Args, dataDir: tb.TempDir(), client: freeAddr(tb), peer: freeAddr(tb), name: fmt.Sprintf("m%d", i)}
+		e.Endpoint = "http://" + e.client
+		cluster = append(cluster, e.name+"=http://"+e.peer)
+		members[i] = e
+	}
+	for _, e := range members {
+		e.cluster = strings.Join(cluster, ",")
+		tb.Cleanup(func() { e.Kill(tb) })
+		e.start(tb)
+	}
+	for _, e := range members {
+		e.wait(tb)
+	}
+	return members
 }
 
 func freeAddr(tb testing.TB) string {
@@ -107,17 +147,39 @@ func freeAddr(tb testing.TB) string {
 	return l.Addr().String()
 }
 
-// Restart starts the member again (after Kill) on the same ports and data.
+// Restart starts the member again (after Kill) on the same ports and data
+// and waits until it answers a linearizable read: a cluster member only
+// answers once a quorum runs (see RestartAll).
 func (e *Etcd) Restart(tb testing.TB) {
 	tb.Helper()
+	e.start(tb)
+	e.wait(tb)
+}
+
+// RestartAll restarts members (after Kill) together, then waits until
+// each answers.
+func RestartAll(tb testing.TB, members ...*Etcd) {
+	tb.Helper()
+	for _, e := range members {
+		e.start(tb)
+	}
+	for _, e := range members {
+		e.wait(tb)
+	}
+}
+
+// start starts the member's process.
+func (e *Etcd) start(tb testing.TB) {
+	tb.Helper()
 	args := []string{
-		"--name=test",
+		"--name=" + e.name,
 		"--data-dir=" + e.dataDir,
 		"--listen-client-urls=" + e.Endpoint,
 		"--advertise-client-urls=" + e.Endpoint,
 		"--listen-peer-urls=http://" + e.peer,
 		"--initial-advertise-peer-urls=http://" + e.peer,
-		"--initial-cluster=test=http://" + e.peer,
+		"--initial-cluster=" + e.cluster,
+		"--initial-cluster-token=etcdtest",
 		"--log-level=error",
 	}
 	if e.TLS != nil {
@@ -128,11 +190,24 @@ func (e *Etcd) Restart(tb testing.TB) {
 	e.log = &syncBuffer{}
 	e.cmd = exec.Command(e.binary, args...)
 	e.cmd.Stdout, e.cmd.Stderr = e.log, e.log
+	if e.cgroup != "" {
+		fd, err := unix.Open(e.cgroup, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			tb.Fatalf("opening cgroup %s: %v", e.cgroup, err)
+		}
+		defer unix.Close(fd)
+		e.cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: fd}
+	}
 	if err := e.cmd.Start(); err != nil {
 		tb.Fatalf("start etcd: %v", err)
 	}
 	e.done = make(chan struct{})
 	go func(cmd *exec.Cmd, done chan struct{}) { cmd.Wait(); close(done) }(e.cmd, e.done)
+}
+
+// wait waits until the member answers a linearizable read.
+func (e *Etcd) wait(tb testing.TB) {
+	tb.Helper()
 	cli := e.Client(tb)
 	deadline := time.Now().Add(30 * time.Second)
 	for {

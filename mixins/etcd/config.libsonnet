@@ -6,6 +6,10 @@
     namespace: 'etcd',
     alertPrefix: 'Etcd',
     selector: self.etcdSelector,
+    // Selects etcd's own jobs (its /metrics on the client URL) in the
+    // dashboard's etcd_job variable, for etcd's own
+    // etcd_disk_wal_fsync_duration_seconds beside the kernel's view.
+    etcdServerSelector: 'job=~".*etcd.*"',
     // Each alert's runbook_url is this page and the alert's name, lower
     // case, as the anchor.
     runbookURLBase: 'https://github.com/bpfleet/bpfleet/blob/main/mixins/etcd/runbook.md',

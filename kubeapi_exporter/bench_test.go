@@ -20,16 +20,14 @@ import (
 	"github.com/bpfleet/bpfleet/kubeapi_exporter/kubetest"
 )
 
-// TestScaleAgainstKubeStateMetrics measures, on one real API server with
+// BenchmarkScaleAgainstKubeStateMetrics measures once (b.N is ignored), on one real API server with
 // KUBEAPI_BENCH_PODS pods (default 10000) and KUBEAPI_BENCH_EVENTS Events
 // (default 50000), the RSS and scrape time of kubeapi_exporter and, when
 // KSM_BINARY names a kube-state-metrics binary, of kube-state-metrics
-// (--resources=pods) side by side. It runs only with KUBEAPI_BENCH=1 and
-// logs the numbers for BENCHMARKS.md; it asserts no timing.
-func TestScaleAgainstKubeStateMetrics(t *testing.T) {
-	if os.Getenv("KUBEAPI_BENCH") != "1" {
-		t.Skip("KUBEAPI_BENCH=1 runs the scale measurement (minutes)")
-	}
+// (--resources=pods) side by side. It runs only with -bench
+// (minutes) and logs the numbers for BENCHMARKS.md; it asserts no timing.
+func BenchmarkScaleAgainstKubeStateMetrics(b *testing.B) {
+	t := b
 	nPods, nEvents := envInt("KUBEAPI_BENCH_PODS", 10000), envInt("KUBEAPI_BENCH_EVENTS", 50000)
 	c := startCluster(t, "bench")
 	ctx := context.Background()
@@ -124,7 +122,7 @@ func get(url string) (string, error) {
 }
 
 // measure returns the RSS of pid and the mean time and size of 5 scrapes.
-func measure(t *testing.T, pid int, url string) string {
+func measure(t testing.TB, pid int, url string) string {
 	t.Helper()
 	var total time.Duration
 	size := 0

@@ -38,7 +38,7 @@ func TestMain(m *testing.M) { exportertest.Main(m, ".", &binary) }
 
 // startExporter runs the exporter against url with token; the cleanup
 // expects a clean exit.
-func startExporter(t *testing.T, c *kubetest.Cluster, token, url string, args ...string) *exportertest.Process {
+func startExporter(t testing.TB, c *kubetest.Cluster, token, url string, args ...string) *exportertest.Process {
 	t.Helper()
 	p, _ := startStoppable(t, c, token, url, args...)
 	return p
@@ -47,7 +47,7 @@ func startExporter(t *testing.T, c *kubetest.Cluster, token, url string, args ..
 // startStoppable is startExporter that also returns a stop function, which
 // sends SIGTERM and expects a clean exit (once: the cleanup does nothing
 // after it).
-func startStoppable(t *testing.T, c *kubetest.Cluster, token, url string, args ...string) (*exportertest.Process, func()) {
+func startStoppable(t testing.TB, c *kubetest.Cluster, token, url string, args ...string) (*exportertest.Process, func()) {
 	t.Helper()
 	p := exportertest.Start(t, binary, append([]string{"--kubeconfig=" + c.Kubeconfig(t, token, url)}, args...)...)
 	var once sync.Once
@@ -92,7 +92,7 @@ func flat(fams map[string]*dto.MetricFamily, name string) map[string]float64 {
 }
 
 // waitFlat scrapes until flat(name) equals want.
-func waitFlat(t *testing.T, p *exportertest.Process, name string, want map[string]float64) map[string]*dto.MetricFamily {
+func waitFlat(t testing.TB, p *exportertest.Process, name string, want map[string]float64) map[string]*dto.MetricFamily {
 	t.Helper()
 	var fams map[string]*dto.MetricFamily
 	exportertest.Eventually(t, func() error {
@@ -108,7 +108,7 @@ func waitFlat(t *testing.T, p *exportertest.Process, name string, want map[strin
 	return fams
 }
 
-func waitSuccess(t *testing.T, p *exportertest.Process, want map[string]float64) map[string]*dto.MetricFamily {
+func waitSuccess(t testing.TB, p *exportertest.Process, want map[string]float64) map[string]*dto.MetricFamily {
 	t.Helper()
 	return p.WaitForMetric(t, "kubeapi_scrape_collector_success", "collector", want)
 }
@@ -216,7 +216,7 @@ func (l *eventLoad) rise() {
 	}
 }
 
-func startCluster(t *testing.T, namespaces ...string) *kubetest.Cluster {
+func startCluster(t testing.TB, namespaces ...string) *kubetest.Cluster {
 	c := kubetest.Start(t)
 	for _, ns := range namespaces {
 		c.Namespace(t, ns)

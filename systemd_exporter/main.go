@@ -6,6 +6,7 @@ import (
 
 	"github.com/bpfleet/bpfleet/internal/bpfload"
 	"github.com/bpfleet/bpfleet/internal/exporter"
+	"github.com/bpfleet/bpfleet/internal/workload"
 	"github.com/bpfleet/bpfleet/systemd_exporter/collector"
 )
 
@@ -15,7 +16,7 @@ func program() exporter.Program {
 		Namespace:   "systemd",
 		Description: "Unit states, every transition, failures, restarts and per-unit resources from systemd over D-Bus, with OOM kills per unit from eBPF.",
 		DefaultPort: 10065,
-		Components:  []exporter.ComponentSpec{bpfload.Component, collector.Component},
+		Components:  []exporter.ComponentSpec{bpfload.Component, workload.CgroupComponent, collector.Component},
 		Collectors:  collector.Specs(),
 	}
 }

@@ -35,7 +35,7 @@ func TestOOMKilledChildOfRunningUnit(t *testing.T) {
 	}
 	p := exportertest.Start(t, binary, "--systemd.address="+sys.Address)
 	p.WaitForMetric(t, "systemd_scrape_collector_success", "collector", map[string]float64{"unit": 1, "oom": 1, "process": 1})
-	p.WaitForMetric(t, "systemd_exporter_bpf_program_attached", "program", map[string]float64{"oom_mark_victim": 1, "process_exec": 1, "process_fork": 1, "process_exit": 1})
+	p.WaitForMetric(t, "systemd_exporter_bpf_program_attached", "program", map[string]float64{"cgroup_mkdir": 1, "cgroup_rmdir": 1, "oom_mark_victim": 1, "process_exec": 1, "process_fork": 1, "process_exit": 1})
 
 	sys.Systemctl(t, "start", "hog.service")
 	dir := sys.UnitCgroup(t, "hog.service")
@@ -77,5 +77,5 @@ func TestOOMKilledChildOfRunningUnit(t *testing.T) {
 	if v, _ := value(fams, "systemd_service_failures_total", map[string]string{"name": "hog.service"}); v != 0 {
 		t.Errorf("hog.service failures = %v, want none", v)
 	}
-	exportertest.CheckSIGTERMReleasesBPF(t, p, before, []string{"oom_mark_victim", "process_exec", "process_exit", "process_fork"})
+	exportertest.CheckSIGTERMReleasesBPF(t, p, before, []string{"cgroup_mkdir", "cgroup_rmdir", "oom_mark_victim", "process_exec", "process_exit", "process_fork"})
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"testing"
 
@@ -38,6 +39,26 @@ func TestProcessExitsByOutcome(t *testing.T) {
 		got := seriesOf(scrape(t, p), "systemd_unit_process_exits_total", "exits.service")
 		if !mapsEqual(got, want) {
 			return errorf("systemd_unit_process_exits_total of exits.service = %v, want %v", got, want)
+		}
+		return nil
+	})
+}
+
+// TestExitsOfMillisecondUnits: 20 oneshot units that each exit at once
+// (their cgroups live milliseconds) are each counted with their one
+// failed exit: the resolver learnt their paths when their cgroups were made.
+func TestExitsOfMillisecondUnits(t *testing.T) {
+	sys := sdtest.Boot(t)
+	sys.AddUnit(t, "blip@.service", "[Service]\nType=oneshot\nExecStart=/bin/false\n")
+	p := startExporter(t, sys)
+	sys.Run(t, "sh", "-c", "for i in $(seq 1 20); do systemctl start blip@$i.service; done; true")
+	exportertest.Eventually(t, func() error {
+		for i := 1; i <= 20; i++ {
+			unit := fmt.Sprintf("blip@%d.service", i)
+			got := seriesOf(scrape(t, p), "systemd_unit_process_exits_total", unit)
+			if !mapsEqual(got, map[string]float64{"outcome=failure": 1}) {
+				return errorf("systemd_unit_process_exits_total of %s = %v, want one failure", unit, got)
+			}
 		}
 		return nil
 	})

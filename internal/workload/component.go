@@ -19,20 +19,28 @@ const ComponentName = "workload"
 // Component is the workload Resolver of an exporter whose collectors label
 // series by workload. It needs the cri and bpf components before it in
 // the Program, and runs the cgroup watcher (Watch) in the background.
-// Flags: --workload.cgroup-root, --workload.granularity.
-var Component = component(true)
+// Flags: --workload.cgroup-root, --workload.kubelet-cgroup-root,
+// --workload.granularity.
+var Component = component(true, true)
 
 // PathComponent is Component without --workload.granularity, for an
 // exporter that resolves cgroups but labels its series otherwise
 // (cri_exporter's are per container whatever the granularity).
-var PathComponent = component(false)
+var PathComponent = component(false, true)
 
-func component(withGranularity bool) exporter.ComponentSpec {
+// CgroupComponent resolves cgroup ids to paths only, with the watcher, for
+// an exporter without pods (systemd_exporter names units by path): it
+// needs the bpf component, not cri. Flag: --workload.cgroup-root.
+var CgroupComponent = component(false, false)
+
+func component(withGranularity, withPods bool) exporter.ComponentSpec {
 	return exporter.ComponentSpec{Name: ComponentName, Flags: func(fs *exporter.FlagSet) exporter.NewComponent {
 		var opts Options
 		fs.Flag("cgroup-root", "cgroup v2 mount point; empty detects it.").Default("").StringVar(&opts.CgroupRoot)
-		fs.Flag("kubelet-cgroup-root", "The kubelet's cgroup root in the v2 hierarchy (its --cgroup-root); only containers under its kubepods get pod labels.").
-			Default("/").StringVar(&opts.KubeletRoot)
+		if withPods {
+			fs.Flag("kubelet-cgroup-root", "The kubelet's cgroup root in the v2 hierarchy (its --cgroup-root); only containers under its kubepods get pod labels.").
+				Default("/").StringVar(&opts.KubeletRoot)
+		}
 		grain := new(string)
 		*grain = ByCgroup.String()
 		if withGranularity {
@@ -40,9 +48,14 @@ func component(withGranularity bool) exporter.ComponentSpec {
 				Default(ByCgroup.String()).EnumVar(grain, granularityNames()...)
 		}
 		return func(ctx context.Context, env exporter.Env) (any, error) {
-			client, err := cri.FromEnv(ctx, env)
-			if err != nil {
-				return nil, err
+			if withPods {
+				client, err := cri.FromEnv(ctx, env)
+				if err != nil {
+					return nil, err
+				}
+				if client.Enabled() {
+					opts.Pods = client
+				}
 			}
 			loader, err := bpfload.FromEnv(ctx, env)
 			if err != nil {
@@ -50,9 +63,6 @@ func component(withGranularity bool) exporter.ComponentSpec {
 			}
 			opts.Granularity, _ = ParseGranularity(*grain)
 			opts.Logger = env.Logger
-			if client.Enabled() {
-				opts.Pods = client
-			}
 			r, err := NewResolver(opts)
 			if err != nil {
 				return nil, err

@@ -1,26 +1,25 @@
 package collector
 
 import (
-	"os"
-	"path/filepath"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/bpfleet/bpfleet/internal/maps"
 )
 
 // unitAttributor turns a kernel counter map's rows (cgroup v2 id, event)
-// into per-unit counts. A cgroup is found by a walk of the cgroup v2 tree,
-// once, and named by unitFromCgroup; one that is gone before it was found,
-// or that is no unit's, is dead: its rows are deleted from the kernel map.
+// into per-unit counts. A cgroup's path comes from the workload resolver
+// (which learns every cgroup when it is made, so that a unit living shorter
+// than a scrape keeps its counts) and is named by unitFromCgroup; one whose
+// path is unknown, or that is no unit's, is dead: its rows are deleted from
+// the kernel map.
 // The rows of a cgroup gone for goneGrace are deleted from the map and their
 // counts kept in user space under their unit, whose series lives while the
 // unit has a counted cgroup or for goneGrace after. Used by one scrape at a
 // time.
 type unitAttributor struct {
-	root string
-	now  func() time.Time
+	lookup func(id uint64) (path string, alive bool)
+	now    func() time.Time
 
 	mu        sync.Mutex
 	units     map[uint64]string    // cgroup id → unit, once found
@@ -31,8 +30,10 @@ type unitAttributor struct {
 	unitSince map[string]time.Time // units without live cgroups, since when
 }
 
-func newUnitAttributor(root string) *unitAttributor {
-	return &unitAttributor{root: root, now: time.Now,
+// newUnitAttributor returns an attributor whose cgroup paths come from
+// lookup (a workload.Resolver's Lookup).
+func newUnitAttributor(lookup func(id uint64) (path string, alive bool)) *unitAttributor {
+	return &unitAttributor{lookup: lookup, now: time.Now,
 		units: map[uint64]string{}, notUnits: map[uint64]bool{}, paths: map[uint64]string{}, gone: map[uint64]time.Time{},
 		retired: map[[2]string]float64{}, unitSince: map[string]time.Time{}}
 }
@@ -129,8 +130,8 @@ func (a *unitAttributor) attribute(rows map[maps.CounterKey]uint64, label func(e
 	return counts, del, goneUnits
 }
 
-// resolve finds the cgroups of rows not known yet, by one walk of the
-// cgroup v2 tree, and returns which ids it has found.
+// resolve finds the cgroups of rows not known yet and returns which ids it
+// has found.
 func (a *unitAttributor) resolve(rows map[maps.CounterKey]uint64) map[uint64]bool {
 	unknown := map[uint64]bool{}
 	for k := range rows {
@@ -142,7 +143,11 @@ func (a *unitAttributor) resolve(rows map[maps.CounterKey]uint64) map[uint64]boo
 	if len(unknown) == 0 {
 		return found
 	}
-	for id, p := range cgroupPaths(a.root, unknown) {
+	for id := range unknown {
+		p, _ := a.lookup(id)
+		if p == "" {
+			continue // gone before it was ever seen
+		}
 		found[id] = true
 		if unit, ok := unitFromCgroup(p); ok {
 			a.units[id] = unit
@@ -162,12 +167,8 @@ func (a *unitAttributor) learn(rows map[maps.CounterKey]uint64) {
 	a.resolve(rows)
 }
 
-// exists reports whether the cgroup id still has the path it was found at.
+// exists reports whether the cgroup id is still alive.
 func (a *unitAttributor) exists(id uint64) bool {
-	info, err := os.Stat(filepath.Join(a.root, a.paths[id]))
-	if err != nil {
-		return false
-	}
-	st, ok := info.Sys().(*syscall.Stat_t)
-	return ok && st.Ino == id
+	_, alive := a.lookup(id)
+	return alive
 }

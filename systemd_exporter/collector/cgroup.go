@@ -1,15 +1,7 @@
 package collector
 
 import (
-	"errors"
-	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"strings"
-	"syscall"
-
-	"golang.org/x/sys/unix"
 )
 
 // unitFromCgroup returns the systemd unit that owns the cgroup at path
@@ -51,44 +43,4 @@ func validUnitName(s string) bool {
 		}
 	}
 	return s[0] != '.'
-}
-
-// cgroupV2Root returns the mount point of the cgroup v2 hierarchy: the
-// unified one of a hybrid host, else /sys/fs/cgroup.
-func cgroupV2Root() (string, error) {
-	for _, dir := range []string{"/sys/fs/cgroup/unified", "/sys/fs/cgroup"} {
-		var sfs unix.Statfs_t
-		if unix.Statfs(dir, &sfs) == nil && sfs.Type == unix.CGROUP2_SUPER_MAGIC {
-			return dir, nil
-		}
-	}
-	return "", fmt.Errorf("no cgroup v2 hierarchy at /sys/fs/cgroup or /sys/fs/cgroup/unified: %w", errors.ErrUnsupported)
-}
-
-// cgroupPaths walks the cgroup v2 tree under root and returns the path
-// (relative to root, with a leading /) of each cgroup id in want.
-func cgroupPaths(root string, want map[uint64]bool) map[uint64]string {
-	found := make(map[uint64]string, len(want))
-	filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || !d.IsDir() {
-			return nil
-		}
-		info, err := os.Stat(p)
-		if err != nil {
-			return nil
-		}
-		st, ok := info.Sys().(*syscall.Stat_t)
-		if !ok {
-			return nil
-		}
-		if want[st.Ino] {
-			rel, _ := filepath.Rel(root, p)
-			found[st.Ino] = "/" + strings.TrimPrefix(rel, ".")
-			if len(found) == len(want) {
-				return filepath.SkipAll
-			}
-		}
-		return nil
-	})
-	return found
 }

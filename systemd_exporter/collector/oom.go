@@ -14,6 +14,7 @@ import (
 	"github.com/bpfleet/bpfleet/internal/maps"
 	"github.com/bpfleet/bpfleet/internal/oomkill"
 	"github.com/bpfleet/bpfleet/internal/procexit"
+	"github.com/bpfleet/bpfleet/internal/workload"
 )
 
 var oomSpec = exporter.Spec{
@@ -45,7 +46,7 @@ type kernelCollector struct {
 }
 
 func newKernelCollector(ctx context.Context, env exporter.Env, metric *catalog.Metric) (*kernelCollector, error) {
-	root, err := cgroupV2Root()
+	resolver, err := workload.FromEnv(ctx, env)
 	if err != nil {
 		return nil, err
 	}
@@ -53,7 +54,11 @@ func newKernelCollector(ctx context.Context, env exporter.Env, metric *catalog.M
 	if err != nil {
 		return nil, err
 	}
-	return &kernelCollector{env: env, loader: loader, attr: newUnitAttributor(root), metric: metric,
+	lookup := func(id uint64) (string, bool) {
+		l, alive := resolver.Lookup(context.Background(), id)
+		return l.Cgroup, alive
+	}
+	return &kernelCollector{env: env, loader: loader, attr: newUnitAttributor(lookup), metric: metric,
 		limit: limits.New(metric.Name, env.MaxSeries, env.Self)}, nil
 }
 
@@ -135,8 +140,14 @@ func (c *kernelCollector) Update(ctx context.Context, ch chan<- prometheus.Metri
 		c.limit.Forget(unit)
 	}
 	out := map[[2]string]float64{}
+	admitted := map[string]bool{} // one cap decision per unit per scrape, however many outcomes it has
 	for k, n := range counts {
-		if !c.limit.Admit(k[0]) {
+		ok, seen := admitted[k[0]]
+		if !seen {
+			ok = c.limit.Admit(k[0])
+			admitted[k[0]] = ok
+		}
+		if !ok {
 			k[0] = limits.OverflowValues(1)[0]
 		}
 		out[k] += n
@@ -155,9 +166,10 @@ func (c *kernelCollector) Update(ctx context.Context, ch chan<- prometheus.Metri
 // between scrapes.
 const learnInterval = time.Second
 
-// Run resolves the cgroups of new rows every learnInterval, so that the
-// counts of a unit whose cgroup is removed within a scrape interval (a
-// short oneshot) are not lost, unless it lives shorter than that.
+// Run resolves the cgroups of new rows every learnInterval, so that a unit
+// removed within a scrape interval (a short oneshot) is named while the
+// resolver still remembers its cgroup (it learns every cgroup when it is
+// made, however short its life).
 func (c *kernelCollector) Run(ctx context.Context) error {
 	t := time.NewTicker(learnInterval)
 	defer t.Stop()

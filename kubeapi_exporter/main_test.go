@@ -136,6 +136,12 @@ func newEventLoad(t *testing.T, c *kubetest.Cluster) *eventLoad {
 
 var eventNamespaces = []string{"alpha", "beta", "gamma"}
 
+// onlyEventNamespaces keeps the exporter to the test's namespaces: the API
+// server emits Events of its own in default (such as
+// KubernetesDefaultServiceCIDRInconsistent, now and then) that no test
+// expects.
+var onlyEventNamespaces = "--kube.namespaces=" + strings.Join(eventNamespaces, ",")
+
 // create adds one Event: every fourth through events.k8s.io/v1 with a
 // series of 2, the others through core/v1 with count 1 to 3.
 func (l *eventLoad) create() {
@@ -233,7 +239,7 @@ func startCluster(t testing.TB, namespaces ...string) *kubetest.Cluster {
 func TestEventsExactAcrossRestartAndExpiry(t *testing.T) {
 	c := startCluster(t, eventNamespaces...)
 	proxy := kubetest.NewProxy(t, fmt.Sprintf("127.0.0.1:%d", c.Port))
-	p := startExporter(t, c, kubetest.AdminToken, proxy.URL(), "--collector.disable-defaults", "--collector.events", "--collector.client")
+	p := startExporter(t, c, kubetest.AdminToken, proxy.URL(), "--collector.disable-defaults", "--collector.events", "--collector.client", onlyEventNamespaces)
 	waitSuccess(t, p, map[string]float64{"events": 1, "client": 1})
 
 	l := newEventLoad(t, c)
@@ -467,7 +473,7 @@ func TestWritesByManager(t *testing.T) {
 // exactly once between them, each the Events whose UID hashes to it.
 func TestTwoShards(t *testing.T) {
 	c := startCluster(t, eventNamespaces...)
-	args := []string{"--collector.disable-defaults", "--collector.events", "--total-shards=2"}
+	args := []string{"--collector.disable-defaults", "--collector.events", "--total-shards=2", onlyEventNamespaces}
 	shards := []*exportertest.Process{
 		startExporter(t, c, kubetest.AdminToken, c.URL(), append(args, "--shard=0")...),
 		startExporter(t, c, kubetest.AdminToken, c.URL(), append(args, "--shard=1")...),

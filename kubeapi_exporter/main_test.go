@@ -27,6 +27,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/bpfleet/bpfleet/internal/exportertest"
+	"github.com/bpfleet/bpfleet/internal/testenv"
 	"github.com/bpfleet/bpfleet/kubeapi_exporter/collector"
 	"github.com/bpfleet/bpfleet/kubeapi_exporter/kube"
 	"github.com/bpfleet/bpfleet/kubeapi_exporter/kubetest"
@@ -238,8 +239,8 @@ func startCluster(t testing.TB, namespaces ...string) *kubetest.Cluster {
 // collector reports success 0 and recovers without a restart.
 func TestEventsExactAcrossRestartAndExpiry(t *testing.T) {
 	c := startCluster(t, eventNamespaces...)
-	proxy := kubetest.NewProxy(t, fmt.Sprintf("127.0.0.1:%d", c.Port))
-	p := startExporter(t, c, kubetest.AdminToken, proxy.URL(), "--collector.disable-defaults", "--collector.events", "--collector.client", onlyEventNamespaces)
+	proxy := testenv.NewProxy(t, fmt.Sprintf("127.0.0.1:%d", c.Port))
+	p := startExporter(t, c, kubetest.AdminToken, "https://"+proxy.Addr, "--collector.disable-defaults", "--collector.events", "--collector.client", onlyEventNamespaces)
 	waitSuccess(t, p, map[string]float64{"events": 1, "client": 1})
 
 	l := newEventLoad(t, c)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/bpfleet/bpfleet/etcd_exporter/etcdtest"
 	"github.com/bpfleet/bpfleet/internal/exportertest"
+	"github.com/bpfleet/bpfleet/internal/testenv"
 )
 
 // waitCounts waits until the pod puts and the watch restarts are exactly
@@ -50,7 +51,7 @@ func restarts(compacted, errs float64) map[string]float64 {
 func TestKeyspaceWatchRestarts(t *testing.T) {
 	e := etcdtest.Start(t, etcdtest.Options{})
 	cli := e.Client(t)
-	proxy := etcdtest.StartProxy(t, e.ClientAddr())
+	proxy := testenv.NewProxy(t, e.ClientAddr())
 	cfg := e.Config()
 	cfg.Endpoints = []string{"http://" + proxy.Addr}
 	cfg.RequestTimeout = time.Second
@@ -76,7 +77,7 @@ func TestKeyspaceWatchRestarts(t *testing.T) {
 	proxy.Cut()
 	waitCounts(t, k, 40, restarts(0, 1))
 	putPods(25)
-	proxy.Restore()
+	proxy.Resume()
 	waitCounts(t, k, 65, restarts(0, 1))
 	waitKeys(t, k, 65)
 
@@ -97,7 +98,7 @@ func TestKeyspaceWatchRestarts(t *testing.T) {
 	if _, err := cli.Compact(context.Background(), rev, clientv3.WithCompactPhysical()); err != nil {
 		t.Fatal(err)
 	}
-	proxy.Restore()
+	proxy.Resume()
 	waitCounts(t, k, 76, restarts(1, 3))
 	waitKeys(t, k, 90)
 	putPods(5)

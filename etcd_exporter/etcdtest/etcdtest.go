@@ -12,7 +12,6 @@ package etcdtest
 import (
 	"context"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -295,89 +294,6 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
-}
-
-// Proxy forwards TCP connections from Addr to a target; Cut closes every
-// connection and refuses new ones until Restore.
-type Proxy struct {
-	// Addr is the proxy's host:port.
-	Addr   string
-	target string
-	l      net.Listener
-
-	mu    sync.Mutex
-	cut   bool
-	conns map[net.Conn]struct{}
-}
-
-// StartProxy starts a proxy to target (host:port); the test's cleanup stops it.
-func StartProxy(tb testing.TB, target string) *Proxy {
-	tb.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	p := &Proxy{Addr: l.Addr().String(), target: target, l: l, conns: map[net.Conn]struct{}{}}
-	go p.serve()
-	tb.Cleanup(func() { l.Close(); p.Cut() })
-	return p
-}
-
-func (p *Proxy) serve() {
-	for {
-		c, err := p.l.Accept()
-		if err != nil {
-			return
-		}
-		p.mu.Lock()
-		if p.cut {
-			p.mu.Unlock()
-			c.Close()
-			continue
-		}
-		p.conns[c] = struct{}{}
-		p.mu.Unlock()
-		go p.forward(c)
-	}
-}
-
-func (p *Proxy) forward(c net.Conn) {
-	u, err := net.Dial("tcp", p.target)
-	if err != nil {
-		c.Close()
-		return
-	}
-	p.mu.Lock()
-	if p.cut {
-		p.mu.Unlock()
-		c.Close()
-		u.Close()
-		return
-	}
-	p.conns[u] = struct{}{}
-	p.mu.Unlock()
-	go func() { io.Copy(u, c); u.Close(); c.Close() }()
-	io.Copy(c, u)
-	c.Close()
-	u.Close()
-}
-
-// Cut closes every forwarded connection and refuses new ones.
-func (p *Proxy) Cut() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.cut = true
-	for c := range p.conns {
-		c.Close()
-	}
-	clear(p.conns)
-}
-
-// Restore accepts connections again.
-func (p *Proxy) Restore() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.cut = false
 }
 
 // ClientAddr returns the member's client host:port (the proxy's target).

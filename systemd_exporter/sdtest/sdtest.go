@@ -231,7 +231,7 @@ func (s *System) bootUnshare(tb testing.TB, name string) {
 	}
 	go func() { s.cmd.Wait(); close(s.done) }()
 	var pid int
-	exportertestEventually(tb, func() error {
+	eventually(tb, func() error {
 		select {
 		case <-s.done:
 			tb.Fatalf("systemd exited while booting:\n%s", s.Log())
@@ -244,8 +244,9 @@ func (s *System) bootUnshare(tb testing.TB, name string) {
 	s.waitRunning(tb)
 }
 
-// exportertestEventually polls check until it succeeds or WaitFor passes.
-func exportertestEventually(tb testing.TB, check func() error) {
+// eventually is exportertest.Eventually bounded by this package's longer
+// WaitFor (a boot on a loaded machine takes longer than a scrape).
+func eventually(tb testing.TB, check func() error) {
 	tb.Helper()
 	deadline := time.Now().Add(WaitFor)
 	for {

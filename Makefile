@@ -14,8 +14,8 @@ VERSION_PKG := github.com/prometheus/common/version
 LDFLAGS     := -X $(VERSION_PKG).Version=$(VERSION) -X $(VERSION_PKG).Revision=$(REVISION) \
                -X $(VERSION_PKG).Branch=$(BRANCH) -X $(VERSION_PKG).BuildUser=bpfleet \
                -X $(VERSION_PKG).BuildDate=$(shell date -u +%Y%m%d-%H:%M:%S)
-EXPORTERS   := kernel_exporter dns_exporter cri_exporter cni_exporter systemd_exporter etcd_exporter kubeapi_exporter
-PACKAGES    := ./internal/... $(addsuffix /...,$(addprefix ./,$(EXPORTERS))) ./mixins/...
+EXPORTERS   := kernel_exporter dns_exporter cri_exporter cni_exporter systemd_exporter etcd_exporter kubeapi_exporter kubelet_exporter
+PACKAGES    := ./internal/... $(addsuffix /...,$(addprefix ./,$(EXPORTERS))) ./mixins/... ./deploy/...
 # Debian packages the tests use: prometheus and promtool (metrics lint, rule
 # tests, live mixin tests), iproute2 (network namespaces, veth), nftables
 # (packet loss for retransmit tests), containerd, runc, the CNI plugins and
@@ -96,7 +96,7 @@ mixins:
 	cd mixins && $(GO) run ./cmd/render
 
 lint:
-	@out=$$(gofmt -l internal $(EXPORTERS) mixins); if [ -n "$$out" ]; then echo "gofmt: $$out"; exit 1; fi
+	@out=$$(gofmt -l internal $(EXPORTERS) mixins deploy); if [ -n "$$out" ]; then echo "gofmt: $$out"; exit 1; fi
 	$(GO) vet $(PACKAGES)
 
 # Benchmarks, 6 runs each (benchstat's minimum for a confidence interval),

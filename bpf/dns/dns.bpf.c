@@ -11,7 +11,11 @@
  *
  * Queries wait in dns_pending, keyed by socket cookie and DNS id, until their
  * response arrives (a latency sample) or user space reaps them after the
- * timeout (an unanswered query).
+ * timeout (an unanswered query). The table is shared by every workload on
+ * the node, so each workload may hold at most pending_per_workload of its
+ * rows: a workload that floods never-answered queries fills its own share,
+ * not the table, and the queries it sends beyond its share are counted as
+ * untracked against it, not against whoever asks next.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -46,6 +50,8 @@ enum dns_kind {
 	DNS_RESPONSE = 1,
 	DNS_TRUNCATED = 2,
 	DNS_SUPERSEDED = 3, /* a pending query replaced by another with its id on its socket: unanswered */
+	DNS_UNTRACKED_LIMIT = 4, /* not followed: the workload had pending_per_workload queries pending */
+	DNS_UNTRACKED_FULL = 5,  /* not followed: dns_pending was full */
 };
 enum dns_malformed_reason {
 	MAL_TRUNCATED = 0,   /* the packet ends inside the header or question */
@@ -107,6 +113,38 @@ struct {
 	__type(key, struct pending_key);
 	__type(value, struct pending_query);
 } dns_pending SEC(".maps");
+
+/*
+ * Per workload (cgroup id): queries it put into dns_pending and queries of
+ * its that left it through a response or a superseding query, both counted
+ * here atomically; dns_reaped holds the ones user space reaped as
+ * unanswered, written only by user space. started - finished - reaped is
+ * what the workload has pending. User space deletes the rows of workloads
+ * that are gone.
+ */
+struct inflight {
+	__u64 started;
+	__u64 finished;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, __u64);
+	__type(value, struct inflight);
+} dns_inflight SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, __u64);
+	__type(value, __u64);
+} dns_reaped SEC(".maps");
+
+/* At most this many rows of dns_pending per workload; set before loading. */
+volatile const __u32 pending_per_workload = 4096;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
@@ -374,6 +412,52 @@ static __always_inline __u64 socket_cgroup(struct __sk_buff *skb)
 }
 
 /* handle parses one packet of a socket; egress is 1 for packets it sends. */
+
+/* inflight_of returns cgroup's dns_inflight row, made when missing. */
+static __always_inline struct inflight *inflight_of(__u64 cgroup)
+{
+	struct inflight *f = bpf_map_lookup_elem(&dns_inflight, &cgroup);
+	if (f)
+		return f;
+	struct inflight zero = {};
+	bpf_map_update_elem(&dns_inflight, &cgroup, &zero, BPF_NOEXIST);
+	return bpf_map_lookup_elem(&dns_inflight, &cgroup);
+}
+
+/* finished counts one pending query of cgroup that left dns_pending. */
+static __always_inline void finished(__u64 cgroup)
+{
+	struct inflight *f = bpf_map_lookup_elem(&dns_inflight, &cgroup);
+	if (f)
+		__sync_fetch_and_add(&f->finished, 1);
+}
+
+/*
+ * track puts a query into dns_pending unless its workload already has
+ * pending_per_workload queries there or the table is full; an untracked
+ * query is counted against the workload, by reason.
+ */
+static __always_inline void track(struct pending_key *pk, struct pending_query *q)
+{
+	struct inflight *f = inflight_of(q->cgroup);
+	if (f) {
+		__u64 *reaped = bpf_map_lookup_elem(&dns_reaped, &q->cgroup);
+		__s64 pending = (__s64)(f->started - f->finished - (reaped ? *reaped : 0));
+		if (pending >= (__s64)pending_per_workload) {
+			struct counter_key ck = { .id = q->cgroup, .event = EVENT_OF_LABELS(DNS_UNTRACKED_LIMIT, q->labels) };
+			counter_add(&dns_counts, &lost_events, &ck, 1);
+			return;
+		}
+	}
+	if (bpf_map_update_elem(&dns_pending, pk, q, BPF_NOEXIST)) {
+		struct counter_key ck = { .id = q->cgroup, .event = EVENT_OF_LABELS(DNS_UNTRACKED_FULL, q->labels) };
+		counter_add(&dns_counts, &lost_events, &ck, 1);
+		return;
+	}
+	if (f)
+		__sync_fetch_and_add(&f->started, 1);
+}
+
 static __always_inline void handle(struct __sk_buff *skb, int egress)
 {
 	struct l4 l = {};
@@ -412,18 +496,22 @@ static __always_inline void handle(struct __sk_buff *skb, int egress)
 			 * The client gave up on a query and reused its id on the
 			 * same socket before the timeout: the first one is
 			 * unanswered, counted here, so that responses plus
-			 * unanswered always equal queries.
+			 * unanswered always equal queries. Whoever deletes the
+			 * row counts it, so a response racing this counts once.
 			 */
-			struct counter_key sk = { .id = old->cgroup, .event = EVENT_OF_LABELS(DNS_SUPERSEDED, old->labels) };
-			counter_add(&dns_counts, &lost_events, &sk, 1);
+			struct pending_query o = *old;
+			if (!bpf_map_delete_elem(&dns_pending, &pk)) {
+				struct counter_key sk = { .id = o.cgroup, .event = EVENT_OF_LABELS(DNS_SUPERSEDED, o.labels) };
+				counter_add(&dns_counts, &lost_events, &sk, 1);
+				finished(o.cgroup);
+			}
 		}
 		struct pending_query q = {
 			.ts = bpf_ktime_get_ns(),
 			.cgroup = cgroup,
 			.labels = HIST_LABELS(qtype, l.tcp, l.ipv6),
 		};
-		if (bpf_map_update_elem(&dns_pending, &pk, &q, BPF_ANY))
-			lost_event(&lost_events, LOST_START_FULL);
+		track(&pk, &q);
 		return;
 	}
 	ck.event = EVENT(DNS_RESPONSE, qtype, rcode_enum(flags), l.tcp, l.ipv6);
@@ -435,15 +523,18 @@ static __always_inline void handle(struct __sk_buff *skb, int egress)
 	struct pending_query *q = bpf_map_lookup_elem(&dns_pending, &pk);
 	if (!q)
 		return; /* reaped as unanswered, or sent before we attached */
+	__u64 delta = bpf_ktime_get_ns() - q->ts;
+	struct hist_key hk = { .id = q->cgroup, .labels = q->labels, .bucket = hist_bucket_ns(delta) };
+	__u64 owner = q->cgroup;
+	if (bpf_map_delete_elem(&dns_pending, &pk))
+		return; /* a duplicate response, or the reaper, took it first */
+	finished(owner);
 	/*
 	 * Names only of answers to queries of this socket: responses nobody
 	 * asked for (spoofed, flooding a socket) never reach user space.
 	 */
 	if (capture_nxdomain_names && rcode_enum(flags) == RC_NXDOMAIN)
 		capture_name(skb, l.dns_off + DNS_HEADER_LEN, cgroup);
-	__u64 delta = bpf_ktime_get_ns() - q->ts;
-	struct hist_key hk = { .id = q->cgroup, .labels = q->labels, .bucket = hist_bucket_ns(delta) };
-	bpf_map_delete_elem(&dns_pending, &pk);
 	hist_add(&dns_latency, &lost_events, &hk, delta);
 }
 

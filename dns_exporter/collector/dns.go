@@ -38,6 +38,8 @@ func Spec() exporter.Spec {
 			ports := fs.Flag("ports", "Comma-separated DNS server ports whose traffic is DNS.").Default("53").String()
 			timeout := fs.Flag("timeout", "Time after which a query without a response counts as unanswered.").Default("5s").Duration()
 			names := fs.Flag("names", "Count NXDOMAIN responses by queried name (dns_nxdomain_responses_by_name_total).").Default("false").Bool()
+			pendingMax := fs.Flag("pending-max", "Queries of all workloads followed to their response at once (the size of the kernel's pending-query table); a query sent while it is full is counted in dns_queries_untracked_total{reason=\"table_full\"}.").Default("65536").Int()
+			perWorkload := fs.Flag("pending-per-workload", "Queries of one workload followed to their response at once: a workload that floods unanswered queries fills its own share, not the table; beyond it queries are counted in dns_queries_untracked_total{reason=\"workload_limit\"}.").Default("4096").Int()
 			namesMax := fs.Flag("names.max", "Distinct queried names that --collector.dns.names counts under their own name; NXDOMAIN responses for further names are counted under name=\"__overflow__\". Workloads are capped by --collector.dns.max-series.").Default("100").Int()
 			var o Options
 			fs.Validate(func() error {
@@ -51,7 +53,14 @@ func Spec() exporter.Spec {
 				if *namesMax < 1 {
 					return fmt.Errorf("--collector.dns.names.max: must be at least 1, got %d", *namesMax)
 				}
-				o = Options{Ports: p, Timeout: *timeout, Names: *names, NamesMax: *namesMax}
+				if *pendingMax < 1 || *pendingMax > maxPending {
+					return fmt.Errorf("--collector.dns.pending-max: must be 1 to %d, got %d", maxPending, *pendingMax)
+				}
+				if *perWorkload < 1 || *perWorkload > *pendingMax {
+					return fmt.Errorf("--collector.dns.pending-per-workload: must be 1 to --collector.dns.pending-max (%d), got %d", *pendingMax, *perWorkload)
+				}
+				o = Options{Ports: p, Timeout: *timeout, Names: *names, NamesMax: *namesMax,
+					PendingMax: *pendingMax, PendingPerWorkload: *perWorkload}
 				return nil
 			})
 			return func(ctx context.Context, env exporter.Env) (exporter.Collector, error) {
@@ -83,7 +92,16 @@ type Options struct {
 	Timeout  time.Duration
 	Names    bool // count NXDOMAIN responses by name
 	NamesMax int  // distinct names counted under their own name; 100 when 0
+	// PendingMax is the size of the pending-query table; 65,536 when 0.
+	PendingMax int
+	// PendingPerWorkload is the share of the table one workload may hold;
+	// 4,096 (or PendingMax, if smaller) when 0.
+	PendingPerWorkload int
 }
+
+// maxPending bounds --collector.dns.pending-max: 4 Mi rows of 40 bytes,
+// preallocated, are ~300 MiB of kernel memory.
+const maxPending = 1 << 22
 
 // Collector is the dns collector. Its Run reaps queries that waited longer
 // than the timeout (they count as unanswered) and, with Options.Names,
@@ -102,6 +120,9 @@ type Collector struct {
 
 	mu         sync.Mutex
 	unanswered map[unansweredKey]uint64
+	// reaped is dns_reaped as this process last wrote it: per workload,
+	// its queries reaped as unanswered.
+	reaped map[uint64]uint64
 }
 
 type unansweredKey struct {
@@ -130,6 +151,16 @@ func New(ctx context.Context, env exporter.Env, o Options) (*Collector, error) {
 			return nil, fmt.Errorf("turning name capture on: %w", err)
 		}
 	}
+	if o.PendingMax == 0 {
+		o.PendingMax = 65536
+	}
+	if o.PendingPerWorkload == 0 {
+		o.PendingPerWorkload = min(4096, o.PendingMax)
+	}
+	spec.Maps["dns_pending"].MaxEntries = uint32(o.PendingMax)
+	if err := spec.Variables["pending_per_workload"].Set(uint32(o.PendingPerWorkload)); err != nil {
+		return nil, fmt.Errorf("setting the per-workload pending limit: %w", err)
+	}
 	c := &Collector{
 		loader:     loader,
 		self:       env.Self,
@@ -138,6 +169,7 @@ func New(ctx context.Context, env exporter.Env, o Options) (*Collector, error) {
 		timeout:    o.Timeout,
 		malformed:  packetsMalformed.Desc(),
 		unanswered: make(map[unansweredKey]uint64),
+		reaped:     make(map[uint64]uint64),
 	}
 	c.set, err = loader.Load(spec, &c.objs, bpfload.CgroupRoot(resolver.CgroupRoot()))
 	if err != nil {
@@ -196,39 +228,49 @@ func (c *Collector) reapEvery(ctx context.Context) error {
 }
 
 // reap deletes pending queries older than the timeout and counts each one
-// it deleted as unanswered (a response that raced it took it first). It
-// returns how many queries are still pending.
+// it deleted as unanswered (a response that raced it took it first), and
+// tells the kernel how many of each workload's queries it reaped, which
+// frees their share of the table. It returns how many queries are still
+// pending.
 func (c *Collector) reap() (int, error) {
 	var ts unix.Timespec
 	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
 		return 0, err
 	}
 	now := uint64(ts.Nano())
-	var key dnsPendingKey
-	var q dnsPendingQuery
+	pending, err := maps.ReadHash[dnsPendingKey, dnsPendingQuery](c.objs.DnsPending)
+	if err != nil {
+		return 0, err
+	}
 	var stale []dnsPendingKey
 	var queries []dnsPendingQuery
-	entries := 0
-	it := c.objs.DnsPending.Iterate()
-	for it.Next(&key, &q) {
-		entries++
+	for k, q := range pending {
 		if now > q.Ts && time.Duration(now-q.Ts) > c.timeout {
-			stale = append(stale, key)
+			stale = append(stale, k)
 			queries = append(queries, q)
 		}
 	}
-	if err := it.Err(); err != nil {
-		return 0, fmt.Errorf("iterating pending queries: %w", err)
+	if len(stale) == 0 {
+		return len(pending), nil
 	}
+	deleted, err := maps.DeleteEach(c.objs.DnsPending, stale)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for i, k := range stale {
-		if err := c.objs.DnsPending.Delete(k); err != nil {
+	changed := make(map[uint64]bool)
+	for i, q := range queries {
+		if !deleted[i] {
 			continue // answered meanwhile
 		}
-		c.unanswered[unansweredKey{queries[i].Cgroup, queries[i].Labels}]++
+		c.unanswered[unansweredKey{q.Cgroup, q.Labels}]++
+		c.reaped[q.Cgroup]++
+		changed[q.Cgroup] = true
 	}
-	return entries - len(stale), nil
+	for cg := range changed {
+		if perr := c.objs.DnsReaped.Put(cg, c.reaped[cg]); perr != nil {
+			err = errors.Join(err, fmt.Errorf("writing dns_reaped: %w", perr))
+		}
+	}
+	return len(pending) - len(stale), err
 }
 
 var latencyOpts = histogram.Opts{
@@ -291,6 +333,10 @@ func addCounter(s *series.Scrape[uint64], k maps.CounterKey, v uint64) error {
 		s.Counter(responsesTruncated, k.ID, v, e.qtype, e.fam)
 	case dnsDnsKindDNS_SUPERSEDED:
 		s.Counter(queriesUnanswered, k.ID, v, e.qtype, e.proto, e.fam)
+	case dnsDnsKindDNS_UNTRACKED_LIMIT:
+		s.Counter(queriesUntracked, k.ID, v, e.qtype, e.proto, e.fam, "workload_limit")
+	case dnsDnsKindDNS_UNTRACKED_FULL:
+		s.Counter(queriesUntracked, k.ID, v, e.qtype, e.proto, e.fam, "table_full")
 	}
 	return nil
 }
@@ -340,8 +386,13 @@ func (c *Collector) forget(counts map[maps.CounterKey]uint64, hists map[maps.His
 			delete(c.unanswered, k)
 		}
 	}
+	for _, id := range gone {
+		delete(c.reaped, id)
+	}
 	c.mu.Unlock()
 	return errors.Join(
+		maps.Delete(c.objs.DnsInflight, gone),
+		maps.Delete(c.objs.DnsReaped, gone),
 		maps.Reap(c.objs.DnsCounts, counts, gone, func(k maps.CounterKey) uint64 { return k.ID }),
 		maps.Reap(c.objs.DnsLatency, hists, gone, func(k maps.HistKey) uint64 { return k.ID }))
 }

@@ -23,10 +23,12 @@ type dnsCounterKey struct {
 type dnsDnsKind uint32
 
 const (
-	dnsDnsKindDNS_QUERY      dnsDnsKind = 0
-	dnsDnsKindDNS_RESPONSE   dnsDnsKind = 1
-	dnsDnsKindDNS_TRUNCATED  dnsDnsKind = 2
-	dnsDnsKindDNS_SUPERSEDED dnsDnsKind = 3
+	dnsDnsKindDNS_QUERY           dnsDnsKind = 0
+	dnsDnsKindDNS_RESPONSE        dnsDnsKind = 1
+	dnsDnsKindDNS_TRUNCATED       dnsDnsKind = 2
+	dnsDnsKindDNS_SUPERSEDED      dnsDnsKind = 3
+	dnsDnsKindDNS_UNTRACKED_LIMIT dnsDnsKind = 4
+	dnsDnsKindDNS_UNTRACKED_FULL  dnsDnsKind = 5
 )
 
 type dnsDnsLabelBits uint32
@@ -98,6 +100,12 @@ type dnsHistValue struct {
 	Sum   uint64
 }
 
+type dnsInflight struct {
+	_        structs.HostLayout
+	Started  uint64
+	Finished uint64
+}
+
 type dnsNameEvent struct {
 	_      structs.HostLayout
 	Cgroup uint64
@@ -126,15 +134,18 @@ type dnsPendingQuery struct {
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	dnsMapDnsCounts                = "dns_counts"
+	dnsMapDnsInflight              = "dns_inflight"
 	dnsMapDnsLatency               = "dns_latency"
 	dnsMapDnsMalformed             = "dns_malformed"
 	dnsMapDnsNames                 = "dns_names"
 	dnsMapDnsPending               = "dns_pending"
 	dnsMapDnsPorts                 = "dns_ports"
+	dnsMapDnsReaped                = "dns_reaped"
 	dnsMapLostEvents               = "lost_events"
 	dnsProgDnsEgress               = "dns_egress"
 	dnsProgDnsIngress              = "dns_ingress"
 	dnsVarCaptureNxdomainNames     = "capture_nxdomain_names"
+	dnsVarPendingPerWorkload       = "pending_per_workload"
 	dnsVarUnusedDnsKind            = "unused_dns_kind"
 	dnsVarUnusedDnsLabelBits       = "unused_dns_label_bits"
 	dnsVarUnusedDnsMalformedReason = "unused_dns_malformed_reason"
@@ -194,11 +205,13 @@ type dnsProgramSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type dnsMapSpecs struct {
 	DnsCounts    *ebpf.MapSpec `ebpf:"dns_counts"`
+	DnsInflight  *ebpf.MapSpec `ebpf:"dns_inflight"`
 	DnsLatency   *ebpf.MapSpec `ebpf:"dns_latency"`
 	DnsMalformed *ebpf.MapSpec `ebpf:"dns_malformed"`
 	DnsNames     *ebpf.MapSpec `ebpf:"dns_names"`
 	DnsPending   *ebpf.MapSpec `ebpf:"dns_pending"`
 	DnsPorts     *ebpf.MapSpec `ebpf:"dns_ports"`
+	DnsReaped    *ebpf.MapSpec `ebpf:"dns_reaped"`
 	LostEvents   *ebpf.MapSpec `ebpf:"lost_events"`
 }
 
@@ -207,6 +220,7 @@ type dnsMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type dnsVariableSpecs struct {
 	CaptureNxdomainNames     *ebpf.VariableSpec `ebpf:"capture_nxdomain_names"`
+	PendingPerWorkload       *ebpf.VariableSpec `ebpf:"pending_per_workload"`
 	UnusedDnsKind            *ebpf.VariableSpec `ebpf:"unused_dns_kind"`
 	UnusedDnsLabelBits       *ebpf.VariableSpec `ebpf:"unused_dns_label_bits"`
 	UnusedDnsMalformedReason *ebpf.VariableSpec `ebpf:"unused_dns_malformed_reason"`
@@ -236,22 +250,26 @@ func (o *dnsObjects) Close() error {
 // It can be passed to loadDnsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type dnsMaps struct {
 	DnsCounts    *ebpf.Map `ebpf:"dns_counts"`
+	DnsInflight  *ebpf.Map `ebpf:"dns_inflight"`
 	DnsLatency   *ebpf.Map `ebpf:"dns_latency"`
 	DnsMalformed *ebpf.Map `ebpf:"dns_malformed"`
 	DnsNames     *ebpf.Map `ebpf:"dns_names"`
 	DnsPending   *ebpf.Map `ebpf:"dns_pending"`
 	DnsPorts     *ebpf.Map `ebpf:"dns_ports"`
+	DnsReaped    *ebpf.Map `ebpf:"dns_reaped"`
 	LostEvents   *ebpf.Map `ebpf:"lost_events"`
 }
 
 func (m *dnsMaps) Close() error {
 	return _DnsClose(
 		m.DnsCounts,
+		m.DnsInflight,
 		m.DnsLatency,
 		m.DnsMalformed,
 		m.DnsNames,
 		m.DnsPending,
 		m.DnsPorts,
+		m.DnsReaped,
 		m.LostEvents,
 	)
 }
@@ -261,6 +279,7 @@ func (m *dnsMaps) Close() error {
 // It can be passed to loadDnsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type dnsVariables struct {
 	CaptureNxdomainNames     *ebpf.Variable `ebpf:"capture_nxdomain_names"`
+	PendingPerWorkload       *ebpf.Variable `ebpf:"pending_per_workload"`
 	UnusedDnsKind            *ebpf.Variable `ebpf:"unused_dns_kind"`
 	UnusedDnsLabelBits       *ebpf.Variable `ebpf:"unused_dns_label_bits"`
 	UnusedDnsMalformedReason *ebpf.Variable `ebpf:"unused_dns_malformed_reason"`

@@ -3,6 +3,7 @@ package collector
 import (
 	"context"
 	"encoding/hex"
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -242,6 +243,69 @@ func TestQueryIDReusedOnASocketIsCounted(t *testing.T) {
 	// Two superseded by the next query with their id, one past the timeout.
 	want.add(sender, "dns_queries_unanswered_total", 3, "qtype", "A", "protocol", "udp", "family", "ipv4")
 	checkWorkload(t, before, after, sender, want)
+}
+
+// A workload that floods the node with queries nobody answers fills its
+// own share of the pending table, not the table: another workload asking
+// meanwhile keeps every latency sample, and the flood's queries beyond its
+// share are counted against the flooder. Once the workloads together hold
+// the whole table, further queries are counted against whoever sent them.
+func TestFloodingWorkloadDoesNotBlindOthers(t *testing.T) {
+	const share, table, flood = 100, 256, 1000
+	timeout := 3 * time.Second // the floods and the victim finish well inside it
+	h := newHarnessWith(t, Options{Ports: []uint16{53}, Timeout: timeout, PendingMax: table, PendingPerWorkload: share})
+	s, c := testenv.NewNetns(t), testenv.NewNetns(t)
+	_, es := testenv.NewVeth(t, c, s)
+	server, victim := testenv.NewCgroup(t), testenv.NewCgroup(t)
+	flooders := []*testenv.Cgroup{testenv.NewCgroup(t), testenv.NewCgroup(t), testenv.NewCgroup(t)}
+	servers := serverAddrs(es.IPv4.Addr(), es.IPv6.Addr())[:1]
+	startZoneServer(t, server, s, servers)
+	query := hex.EncodeToString(question(3, 'w', 'w', 'w', 4, 't', 'e', 's', 't', 0)) // A
+	floodNetns := testenv.NewNetns(t)
+	floodFrom := func(cg *testenv.Cgroup) {
+		t.Helper()
+		p := cg.Start(t, "udp-send", "-netns="+floodNetns.Name, "-vary-id", "-to=127.0.0.1:53", fmt.Sprintf("%d:%s", flood, query))
+		p.Go(t)
+		waitSuccess(t, "udp-send", p)
+	}
+	victimClient := victim.Start(t, "dns-client", append([]string{"-netns=" + c.Name},
+		plan(servers, []zoneQuery{{"www.test.", "A", "NOERROR", 50, 0}})...)...)
+
+	before := h.Scrape()
+	start := time.Now()
+	floodFrom(flooders[0])
+	floodFrom(flooders[1])
+	victimClient.Go(t) // while 2 × share of the table is taken
+	waitSuccess(t, "dns-client", victimClient)
+	floodFrom(flooders[2]) // the rest of the table, then table_full
+	if took := time.Since(start); took >= timeout {
+		t.Fatalf("the floods and the victim took %s, not within the %s timeout: rerun on a less loaded host", took, timeout)
+	}
+	time.Sleep(timeout + timeout/2)
+	after := h.Scrape()
+
+	v4udp := []string{"qtype", "A", "protocol", "udp", "family", "ipv4"}
+	want := expected{}
+	want.add(victim, "dns_queries_total", 50, v4udp...)
+	want.add(victim, "dns_responses_total", 50, "qtype", "A", "rcode", "NOERROR", "protocol", "udp", "family", "ipv4")
+	want.add(victim, "dns_response_latency_seconds", 50, v4udp...)
+	checkWorkload(t, before, after, victim, want)
+	for i, f := range flooders {
+		tracked, limited, full := float64(share), float64(flood-share), 0.0
+		if i == 2 { // the table holds 256: 2 × 100 taken, 56 left
+			tracked, limited, full = table-2*share, 0, flood-(table-2*share)
+		}
+		want := expected{}
+		want.add(f, "dns_queries_total", flood, v4udp...)
+		want.add(f, "dns_queries_unanswered_total", tracked, v4udp...)
+		if limited > 0 {
+			want.add(f, "dns_queries_untracked_total", limited, append(v4udp, "reason", "workload_limit")...)
+		}
+		if full > 0 {
+			want.add(f, "dns_queries_untracked_total", full, append(v4udp, "reason", "table_full")...)
+		}
+		checkWorkload(t, before, after, f, want)
+	}
 }
 
 // NXDOMAIN responses that answer no query of the socket they reach (spoofed)

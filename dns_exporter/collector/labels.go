@@ -56,7 +56,7 @@ func decodeEvent(e uint32) (event, error) {
 	rc := e >> dnsDnsLabelBitsEVENT_RCODE_SHIFT & mask
 	tcp := e >> dnsDnsLabelBitsEVENT_TCP_SHIFT & 1
 	v6 := e >> dnsDnsLabelBitsEVENT_IPV6SHIFT & 1
-	if int(qt) >= len(qtypes) || int(rc) >= len(rcodes) || kind > dnsDnsKindDNS_SUPERSEDED || e>>dnsDnsLabelBitsEVENT_BITS != 0 {
+	if int(qt) >= len(qtypes) || int(rc) >= len(rcodes) || kind > dnsDnsKindDNS_UNTRACKED_FULL || e>>dnsDnsLabelBitsEVENT_BITS != 0 {
 		return event{}, fmt.Errorf("unknown dns event %#x", e)
 	}
 	return event{kind: kind, qtype: qtypes[qt], rcode: rcodes[rc], proto: protocols[tcp], fam: families[v6]}, nil

@@ -40,9 +40,9 @@ func TestDecodeEvent(t *testing.T) {
 		t.Errorf("decodeEvent = %+v, %v; want %+v", got, err, want)
 	}
 	for _, bad := range []uint32{
-		encode(dnsDnsKindDNS_SUPERSEDED+1, dnsDnsQtypeQT_A, 0, 0, 0), // no such kind
-		encode(dnsDnsKindDNS_QUERY, dnsDnsQtypeQT_OTHER+1, 0, 0, 0),  // no such qtype
-		encode(dnsDnsKindDNS_QUERY, 0, dnsDnsRcodeRC_OTHER+1, 0, 0),  // no such rcode
+		encode(dnsDnsKindDNS_UNTRACKED_FULL+1, dnsDnsQtypeQT_A, 0, 0, 0), // no such kind
+		encode(dnsDnsKindDNS_QUERY, dnsDnsQtypeQT_OTHER+1, 0, 0, 0),      // no such qtype
+		encode(dnsDnsKindDNS_QUERY, 0, dnsDnsRcodeRC_OTHER+1, 0, 0),      // no such rcode
 		1 << dnsDnsLabelBitsEVENT_BITS,
 	} {
 		if _, err := decodeEvent(bad); err == nil {

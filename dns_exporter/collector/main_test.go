@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"flag"
@@ -243,25 +244,26 @@ func udpSendWorkload(args []string) int {
 	netns := fs.String("netns", "", "network namespace to send in")
 	to := fs.String("to", "", "comma-separated addresses to send to")
 	from := fs.String("from", "", "local address to send from (a DNS server's, to send responses)")
+	varyID := fs.Bool("vary-id", false, "give each datagram sent a DNS id of its own (1, 2, ...): distinct queries")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	return exitCode("udp-send", sendDatagrams(*netns, *from, strings.Split(*to, ","), fs.Args()))
+	return exitCode("udp-send", sendDatagrams(*netns, *from, *varyID, strings.Split(*to, ","), fs.Args()))
 }
 
-func sendDatagrams(netns, from string, to, datagrams []string) error {
+func sendDatagrams(netns, from string, varyID bool, to, datagrams []string) error {
 	if err := enterNetns(netns); err != nil {
 		return err
 	}
 	for _, addr := range to {
-		if err := sendTo(from, addr, datagrams); err != nil {
+		if err := sendTo(from, addr, varyID, datagrams); err != nil {
 			return fmt.Errorf("sending to %s: %w", addr, err)
 		}
 	}
 	return nil
 }
 
-func sendTo(from, addr string, datagrams []string) error {
+func sendTo(from, addr string, varyID bool, datagrams []string) error {
 	sink, err := net.ListenPacket("udp", addr)
 	if err != nil {
 		return err
@@ -279,6 +281,7 @@ func sendTo(from, addr string, datagrams []string) error {
 	}
 	defer c.Close()
 	buf := make([]byte, 1500)
+	id := uint16(0)
 	for _, d := range datagrams {
 		count, data, _ := strings.Cut(d, ":")
 		n, err := strconv.Atoi(count)
@@ -290,6 +293,10 @@ func sendTo(from, addr string, datagrams []string) error {
 			return fmt.Errorf("datagram %q: %w", d, err)
 		}
 		for range n {
+			if varyID && len(b) >= 2 {
+				id++
+				binary.BigEndian.PutUint16(b, id)
+			}
 			if _, err := c.Write(b); err != nil {
 				return err
 			}

@@ -44,6 +44,14 @@ var (
 		Key:       workload.LabelNames,
 		Labels:    []string{"qtype", "protocol", "family"},
 	})
+	queriesUntracked = metrics.Add(catalog.Metric{
+		Name:      "dns_queries_untracked_total",
+		Help:      "DNS queries of the workload not followed to their response (no latency sample, never counted as unanswered): reason=\"workload_limit\" when the workload already had --collector.dns.pending-per-workload queries waiting for a response, \"table_full\" when all workloads together had --collector.dns.pending-max.",
+		Type:      catalog.Counter,
+		Collector: "dns",
+		Key:       workload.LabelNames,
+		Labels:    []string{"qtype", "protocol", "family", "reason"},
+	})
 	responsesTruncated = metrics.Add(catalog.Metric{
 		Name:      "dns_responses_truncated_total",
 		Help:      "DNS responses over UDP with the TC bit set (the client has to retry over TCP).",

@@ -181,3 +181,73 @@ func Delete[K any](m *ebpf.Map, keys []K) error {
 	}
 	return nil
 }
+
+// ReadHash reads every entry of a hash map that is not per-CPU, with batch
+// lookups (one syscall per 1,024 entries instead of two per entry),
+// falling back to iteration on kernels without batch support.
+func ReadHash[K comparable, V any](m *ebpf.Map) (map[K]V, error) {
+	keys := make([]K, batchSize)
+	values := make([]V, batchSize)
+	out := make(map[K]V)
+	var cursor ebpf.MapBatchCursor
+	for {
+		n, err := m.BatchLookup(&cursor, keys, values, nil)
+		for i := 0; i < n; i++ {
+			out[keys[i]] = values[i]
+		}
+		if errors.Is(err, ebpf.ErrKeyNotExist) {
+			return out, nil
+		}
+		if errors.Is(err, ebpf.ErrNotSupported) {
+			return iterReadHash[K, V](m)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("reading %s: %w", m.String(), err)
+		}
+	}
+}
+
+func iterReadHash[K comparable, V any](m *ebpf.Map) (map[K]V, error) {
+	out := make(map[K]V)
+	var key K
+	var value V
+	it := m.Iterate()
+	for it.Next(&key, &value) {
+		out[key] = value
+	}
+	if err := it.Err(); err != nil {
+		return nil, fmt.Errorf("iterating %s: %w", m.String(), err)
+	}
+	return out, nil
+}
+
+// DeleteEach removes keys from m with batch deletes and reports which of
+// them this call removed: false for a key that was already gone (taken by
+// a BPF program meanwhile), so that the caller counts each row once.
+func DeleteEach[K any](m *ebpf.Map, keys []K) ([]bool, error) {
+	deleted := make([]bool, len(keys))
+	for start := 0; start < len(keys); {
+		n, err := m.BatchDelete(keys[start:], nil)
+		for i := start; i < start+n; i++ {
+			deleted[i] = true
+		}
+		switch {
+		case err == nil:
+			return deleted, nil
+		case errors.Is(err, ebpf.ErrKeyNotExist):
+			start += n + 1 // keys[start+n] was gone: go on after it
+		case errors.Is(err, ebpf.ErrNotSupported):
+			for i := start; i < len(keys); i++ {
+				err := m.Delete(keys[i])
+				if err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+					return deleted, fmt.Errorf("deleting from %s: %w", m.String(), err)
+				}
+				deleted[i] = err == nil
+			}
+			return deleted, nil
+		default:
+			return deleted, fmt.Errorf("deleting from %s: %w", m.String(), err)
+		}
+	}
+	return deleted, nil
+}

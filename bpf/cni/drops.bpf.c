@@ -20,6 +20,7 @@ struct {
 	__type(key, struct counter_key); /* id: netns inode (0: unknown); event: enum skb_drop_reason */
 	__type(value, __u64);
 } drop_counts SEC(".maps");
+DECLARE_COUNTER_OVERFLOW(drop_counts);
 
 DECLARE_LOST_EVENTS;
 
@@ -41,7 +42,7 @@ int BPF_PROG(kfree_skb, struct sk_buff *skb, void *location, enum skb_drop_reaso
 		key.id = sock_netns(sk);
 	else if (dev)
 		key.id = dev->nd_net.net->ns.inum;
-	counter_add(&drop_counts, &lost_events, &key, 1);
+	counter_add_fold(&drop_counts, &drop_counts_overflow, &lost_events, &key, 1);
 	return 0;
 }
 

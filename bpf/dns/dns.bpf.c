@@ -152,6 +152,7 @@ struct {
 	__type(key, struct counter_key);
 	__type(value, __u64);
 } dns_counts SEC(".maps");
+DECLARE_COUNTER_OVERFLOW(dns_counts);
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
@@ -159,6 +160,7 @@ struct {
 	__type(key, struct hist_key);
 	__type(value, struct hist_value);
 } dns_latency SEC(".maps");
+DECLARE_HIST_OVERFLOW(dns_latency);
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -445,13 +447,13 @@ static __always_inline void track(struct pending_key *pk, struct pending_query *
 		__s64 pending = (__s64)(f->started - f->finished - (reaped ? *reaped : 0));
 		if (pending >= (__s64)pending_per_workload) {
 			struct counter_key ck = { .id = q->cgroup, .event = EVENT_OF_LABELS(DNS_UNTRACKED_LIMIT, q->labels) };
-			counter_add(&dns_counts, &lost_events, &ck, 1);
+			counter_add_fold(&dns_counts, &dns_counts_overflow, &lost_events, &ck, 1);
 			return;
 		}
 	}
 	if (bpf_map_update_elem(&dns_pending, pk, q, BPF_NOEXIST)) {
 		struct counter_key ck = { .id = q->cgroup, .event = EVENT_OF_LABELS(DNS_UNTRACKED_FULL, q->labels) };
-		counter_add(&dns_counts, &lost_events, &ck, 1);
+		counter_add_fold(&dns_counts, &dns_counts_overflow, &lost_events, &ck, 1);
 		return;
 	}
 	if (f)
@@ -489,7 +491,7 @@ static __always_inline void handle(struct __sk_buff *skb, int egress)
 
 	if (egress) {
 		ck.event = EVENT(DNS_QUERY, qtype, 0, l.tcp, l.ipv6);
-		counter_add(&dns_counts, &lost_events, &ck, 1);
+		counter_add_fold(&dns_counts, &dns_counts_overflow, &lost_events, &ck, 1);
 		struct pending_query *old = bpf_map_lookup_elem(&dns_pending, &pk);
 		if (old) {
 			/*
@@ -502,7 +504,7 @@ static __always_inline void handle(struct __sk_buff *skb, int egress)
 			struct pending_query o = *old;
 			if (!bpf_map_delete_elem(&dns_pending, &pk)) {
 				struct counter_key sk = { .id = o.cgroup, .event = EVENT_OF_LABELS(DNS_SUPERSEDED, o.labels) };
-				counter_add(&dns_counts, &lost_events, &sk, 1);
+				counter_add_fold(&dns_counts, &dns_counts_overflow, &lost_events, &sk, 1);
 				finished(o.cgroup);
 			}
 		}
@@ -515,10 +517,10 @@ static __always_inline void handle(struct __sk_buff *skb, int egress)
 		return;
 	}
 	ck.event = EVENT(DNS_RESPONSE, qtype, rcode_enum(flags), l.tcp, l.ipv6);
-	counter_add(&dns_counts, &lost_events, &ck, 1);
+	counter_add_fold(&dns_counts, &dns_counts_overflow, &lost_events, &ck, 1);
 	if (flags & 0x0200) { /* TC: truncated, the client retries over TCP */
 		ck.event = EVENT(DNS_TRUNCATED, qtype, 0, 0, l.ipv6);
-		counter_add(&dns_counts, &lost_events, &ck, 1);
+		counter_add_fold(&dns_counts, &dns_counts_overflow, &lost_events, &ck, 1);
 	}
 	struct pending_query *q = bpf_map_lookup_elem(&dns_pending, &pk);
 	if (!q)
@@ -535,7 +537,7 @@ static __always_inline void handle(struct __sk_buff *skb, int egress)
 	 */
 	if (capture_nxdomain_names && rcode_enum(flags) == RC_NXDOMAIN)
 		capture_name(skb, l.dns_off + DNS_HEADER_LEN, cgroup);
-	hist_add(&dns_latency, &lost_events, &hk, delta);
+	hist_add_fold(&dns_latency, &dns_latency_overflow, &lost_events, &hk, delta);
 }
 
 SEC("cgroup_skb/egress")

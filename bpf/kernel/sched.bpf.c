@@ -28,6 +28,7 @@ struct {
 	__type(key, struct hist_key);
 	__type(value, struct hist_value);
 } runqueue_latency SEC(".maps");
+DECLARE_HIST_OVERFLOW(runqueue_latency);
 
 DECLARE_LOST_EVENTS;
 
@@ -75,7 +76,7 @@ int BPF_PROG(sched_switch, bool preempt, struct task_struct *prev, struct task_s
 		.id = task_cgroup_id(next),
 		.bucket = hist_bucket_ns(delta),
 	};
-	hist_add(&runqueue_latency, &lost_events, &key, delta);
+	hist_add_fold(&runqueue_latency, &runqueue_latency_overflow, &lost_events, &key, delta);
 	return 0;
 }
 

@@ -67,6 +67,7 @@ struct {
 	__type(key, struct counter_key);
 	__type(value, __u64);
 } tcp_counts SEC(".maps");
+DECLARE_COUNTER_OVERFLOW(tcp_counts);
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
@@ -74,6 +75,7 @@ struct {
 	__type(key, struct hist_key);
 	__type(value, struct hist_value);
 } tcp_connect_latency SEC(".maps");
+DECLARE_HIST_OVERFLOW(tcp_connect_latency);
 
 /* Sockets in SYN_SENT, by address; entries go at ESTABLISHED or CLOSE. */
 struct {
@@ -104,7 +106,7 @@ static __always_inline __u32 tcp_event(enum tcp_kind kind, enum tcp_family famil
 static __always_inline void count(__u64 cgroup, enum tcp_kind kind, enum tcp_family family)
 {
 	struct counter_key key = { .id = cgroup, .event = tcp_event(kind, family) };
-	counter_add(&tcp_counts, &lost_events, &key, 1);
+	counter_add_fold(&tcp_counts, &tcp_counts_overflow, &lost_events, &key, 1);
 }
 
 /* count_sk counts an event of a full socket under the socket's cgroup. */
@@ -150,7 +152,7 @@ int BPF_PROG(tcp_set_state, const struct sock *sk, const int oldstate, const int
 				.labels = family,
 				.bucket = hist_bucket_ns(delta),
 			};
-			hist_add(&tcp_connect_latency, &lost_events, &key, delta);
+			hist_add_fold(&tcp_connect_latency, &tcp_connect_latency_overflow, &lost_events, &key, delta);
 		}
 	} else if (newstate == TCP_CLOSE) {
 		count(cgroup, EV_TCP_CONNECT_FAILURE, family);
@@ -178,7 +180,7 @@ int BPF_PROG(tcp_retransmit, const struct sock *sk, const struct sk_buff *skb, i
 		.id = sock_cgroup_id(sk),
 		.event = tcp_event(EV_TCP_RETRANSMIT, family),
 	};
-	counter_add(&tcp_counts, &lost_events, &key, segs ? segs : 1);
+	counter_add_fold(&tcp_counts, &tcp_counts_overflow, &lost_events, &key, segs ? segs : 1);
 	return 0;
 }
 

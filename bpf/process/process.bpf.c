@@ -29,13 +29,14 @@ struct {
 	__type(key, struct counter_key);
 	__type(value, __u64);
 } process_counts SEC(".maps");
+DECLARE_COUNTER_OVERFLOW(process_counts);
 
 DECLARE_LOST_EVENTS;
 
 static __always_inline void count(enum process_event event)
 {
 	struct counter_key key = { .id = bpf_get_current_cgroup_id(), .event = event };
-	counter_add(&process_counts, &lost_events, &key, 1);
+	counter_add_fold(&process_counts, &process_counts_overflow, &lost_events, &key, 1);
 }
 
 SEC("tp_btf/sched_process_exec")

@@ -60,7 +60,7 @@ func newDrops(ctx context.Context, env exporter.Env, p paths) (*dropsCollector, 
 	}
 	pods := newPodDirectory(client, p.proc)
 	c := &dropsCollector{loader: loader, env: env, paths: p, reasons: reasons, pods: pods, hostBase: map[uint32]uint64{},
-		attr: series.New(series.Options[uint64]{Labeler: pods, Self: env.Self, MaxSeries: env.MaxSeries})}
+		attr: series.New(series.Options[uint64]{Labeler: pods, Self: env.Self, MaxSeries: env.MaxSeries, IsOverflow: maps.IsOverflow})}
 	if c.set, err = loader.Load(spec, &c.objs); err != nil {
 		return nil, err
 	}
@@ -101,12 +101,12 @@ func (c *dropsCollector) reason(v uint32) string {
 // attributed with what it said before and the scrape fails.
 func (c *dropsCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) error {
 	criErr := c.pods.refresh(ctx)
-	rows, err := maps.ReadCounters(c.objs.DropCounts)
+	rows, entries, err := maps.ReadCountersFolded(c.objs.DropCounts, c.objs.DropCountsOverflow)
 	if err != nil {
 		return errors.Join(criErr, err)
 	}
-	c.loader.MapEntries("drop_counts", c.objs.DropCounts, len(rows))
-	live, err := liveNetns(c.paths)
+	c.loader.MapEntries("drop_counts", c.objs.DropCounts, entries)
+	live, _, err := liveNetns(c.paths)
 	if err != nil {
 		return errors.Join(criErr, err)
 	}
@@ -139,7 +139,9 @@ func (c *dropsCollector) attribute(s *series.Scrape[uint64], rows map[maps.Count
 	var folded []maps.CounterKey
 	for k, n := range rows {
 		reason := c.reason(k.Event)
-		if c.pods.pod(k.ID) {
+		// Drops the kernel could not key by namespace (drop_counts was
+		// full) are the pods' overflow series: whose they were is unknown.
+		if maps.IsOverflow(k.ID) || c.pods.pod(k.ID) {
 			s.Counter(packetDrops, k.ID, n, reason)
 			continue
 		}

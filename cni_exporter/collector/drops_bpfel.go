@@ -24,9 +24,10 @@ type dropsCounterKey struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	dropsMapDropCounts = "drop_counts"
-	dropsMapLostEvents = "lost_events"
-	dropsProgKfreeSkb  = "kfree_skb"
+	dropsMapDropCounts         = "drop_counts"
+	dropsMapDropCountsOverflow = "drop_counts_overflow"
+	dropsMapLostEvents         = "lost_events"
+	dropsProgKfreeSkb          = "kfree_skb"
 )
 
 // loadDrops returns the embedded CollectionSpec for drops.
@@ -78,8 +79,9 @@ type dropsProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type dropsMapSpecs struct {
-	DropCounts *ebpf.MapSpec `ebpf:"drop_counts"`
-	LostEvents *ebpf.MapSpec `ebpf:"lost_events"`
+	DropCounts         *ebpf.MapSpec `ebpf:"drop_counts"`
+	DropCountsOverflow *ebpf.MapSpec `ebpf:"drop_counts_overflow"`
+	LostEvents         *ebpf.MapSpec `ebpf:"lost_events"`
 }
 
 // dropsVariableSpecs contains global variables before they are loaded into the kernel.
@@ -108,13 +110,15 @@ func (o *dropsObjects) Close() error {
 //
 // It can be passed to loadDropsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type dropsMaps struct {
-	DropCounts *ebpf.Map `ebpf:"drop_counts"`
-	LostEvents *ebpf.Map `ebpf:"lost_events"`
+	DropCounts         *ebpf.Map `ebpf:"drop_counts"`
+	DropCountsOverflow *ebpf.Map `ebpf:"drop_counts_overflow"`
+	LostEvents         *ebpf.Map `ebpf:"lost_events"`
 }
 
 func (m *dropsMaps) Close() error {
 	return _DropsClose(
 		m.DropCounts,
+		m.DropCountsOverflow,
 		m.LostEvents,
 	)
 }

@@ -39,6 +39,13 @@ var networkNamespacesCreated = metrics.Add(catalog.Metric{
 	Collector: "netns",
 })
 
+var netnsUnreadable = metrics.Add(catalog.Metric{
+	Name:      "cni_exporter_netns_unreadable_processes",
+	Help:      "Processes whose network namespace (/proc/<pid>/ns/net) the exporter was not allowed to read at the last scrape: it lacks CAP_SYS_PTRACE, or runs without the host's PID namespace. Their namespaces are missing from cni_network_namespaces unless another process or a bind mount holds them.",
+	Type:      catalog.Gauge,
+	Collector: "netns",
+})
+
 var ipamAllocated = metrics.Add(catalog.Metric{
 	Name:      "cni_ipam_addresses_allocated",
 	Help:      "Addresses that host-local has handed out in the range: the address files in its data directory for the network.",

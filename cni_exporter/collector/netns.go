@@ -36,8 +36,10 @@ type netnsCollector struct {
 	set     *bpfload.Set
 	env     exporter.Env
 	paths   paths
-	alive   *prometheus.Desc
-	created *prometheus.Desc
+	alive      *prometheus.Desc
+	created    *prometheus.Desc
+	unreadable *prometheus.Desc
+	warned     bool // the last scrape found unreadable processes, and said so
 }
 
 // newNetns loads and attaches the syscall tracepoints of unshare, clone
@@ -51,7 +53,8 @@ func newNetns(ctx context.Context, env exporter.Env, p paths) (*netnsCollector, 
 	if err != nil {
 		return nil, err
 	}
-	c := &netnsCollector{env: env, paths: p, alive: networkNamespaces.Desc(), created: networkNamespacesCreated.Desc()}
+	c := &netnsCollector{env: env, paths: p, alive: networkNamespaces.Desc(), created: networkNamespacesCreated.Desc(),
+		unreadable: netnsUnreadable.Desc()}
 	if c.set, err = loader.Load(spec, &c.objs); err != nil {
 		return nil, err
 	}
@@ -59,10 +62,16 @@ func newNetns(ctx context.Context, env exporter.Env, p paths) (*netnsCollector, 
 }
 
 func (c *netnsCollector) Update(_ context.Context, ch chan<- prometheus.Metric) error {
-	live, err := liveNetns(c.paths)
+	live, unreadable, err := liveNetns(c.paths)
 	if err != nil {
 		return err
 	}
+	if unreadable > 0 && !c.warned {
+		c.env.Logger.Warn("Cannot read the network namespace of some processes: cni_network_namespaces misses theirs; "+
+			"the exporter needs CAP_SYS_PTRACE and the host's PID namespace (hostPID: true)", "processes", unreadable)
+	}
+	c.warned = unreadable > 0
+	ch <- prometheus.MustNewConstMetric(c.unreadable, prometheus.GaugeValue, float64(unreadable))
 	created, err := maps.ReadPerCPU[uint32](c.objs.NetnsCreated, func(a, b uint64) uint64 { return a + b })
 	if err != nil {
 		return fmt.Errorf("reading netns_created: %w", err)
@@ -76,21 +85,26 @@ func (c *netnsCollector) Update(_ context.Context, ch chan<- prometheus.Metric) 
 func (c *netnsCollector) Close() error { return c.set.Close() }
 
 // liveNetns returns the inode numbers of the network namespaces that a
-// process (its main thread) is in or that are bind-mounted in p.netnsDirs.
-// Processes that exit during the walk are skipped.
-func liveNetns(p paths) (map[uint64]struct{}, error) {
+// process (its main thread) is in or that are bind-mounted in p.netnsDirs,
+// and how many processes' namespaces it was not allowed to read. Processes
+// that exit during the walk are skipped.
+func liveNetns(p paths) (live map[uint64]struct{}, unreadable int, err error) {
 	entries, err := os.ReadDir(p.proc)
 	if err != nil {
-		return nil, fmt.Errorf("listing %s: %w", p.proc, err)
+		return nil, 0, fmt.Errorf("listing %s: %w", p.proc, err)
 	}
-	live := map[uint64]struct{}{}
+	live = map[uint64]struct{}{}
 	for _, e := range entries {
 		if _, err := strconv.Atoi(e.Name()); err != nil {
 			continue
 		}
 		link, err := os.Readlink(filepath.Join(p.proc, e.Name(), "ns", "net"))
-		if err != nil {
+		if errors.Is(err, os.ErrPermission) {
+			unreadable++
 			continue
+		}
+		if err != nil {
+			continue // exited meanwhile
 		}
 		if ino, ok := parseNetnsLink(link); ok {
 			live[ino] = struct{}{}
@@ -98,10 +112,10 @@ func liveNetns(p paths) (map[uint64]struct{}, error) {
 	}
 	for _, dir := range p.netnsDirs {
 		if err := addMountedNetns(dir, live); err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 	}
-	return live, nil
+	return live, unreadable, nil
 }
 
 // parseNetnsLink parses the target of /proc/<pid>/ns/net: net:[<inode>].

@@ -78,7 +78,7 @@ func newOOM(ctx context.Context, env exporter.Env) (exporter.Collector, error) {
 	if c.set, err = loader.Load(spec, &c.objs); err != nil {
 		return nil, err
 	}
-	c.attr = series.New(series.Options[uint64]{Labeler: c, Self: env.Self, MaxSeries: env.MaxSeries, Grace: grace})
+	c.attr = series.New(series.Options[uint64]{Labeler: c, Self: env.Self, MaxSeries: env.MaxSeries, Grace: grace, IsOverflow: maps.IsOverflow})
 	return c, nil
 }
 
@@ -92,15 +92,17 @@ func (c *oomCollector) Labels(_ context.Context, id uint64) ([]string, bool) {
 }
 
 func (c *oomCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) error {
-	rows, err := maps.ReadCounters(c.objs.OomCounts)
+	rows, entries, err := maps.ReadCountersFolded(c.objs.OomCounts, c.objs.OomCountsOverflow)
 	if err != nil {
 		return err
 	}
-	c.loader.MapEntries(oomCountsMap, c.objs.OomCounts, len(rows))
+	c.loader.MapEntries(oomCountsMap, c.objs.OomCounts, entries)
 	dead := c.attribute(ctx, rows)
 	s := c.attr.Begin(ctx)
 	for k, n := range rows {
-		if _, ok := c.rows[k.ID]; ok {
+		// Kills the kernel could not key by cgroup (oom_counts was full)
+		// are the overflow series: whose they were is unknown.
+		if _, ok := c.rows[k.ID]; ok || maps.IsOverflow(k.ID) {
 			s.Counter(oomKills, k.ID, n)
 		}
 	}
@@ -123,6 +125,9 @@ func (c *oomCollector) attribute(ctx context.Context, rows map[maps.CounterKey]u
 	c.rows = make(map[uint64]oomRow, len(rows))
 	live := map[containerKey]bool{}
 	for k := range rows {
+		if maps.IsOverflow(k.ID) {
+			continue
+		}
 		labels, alive := c.resolver.Lookup(ctx, k.ID)
 		ctr, ok := c.resolver.Container(labels.Cgroup)
 		if !ok || ctr.PodUID == "" {

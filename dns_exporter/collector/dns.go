@@ -165,7 +165,7 @@ func New(ctx context.Context, env exporter.Env, o Options) (*Collector, error) {
 		loader:     loader,
 		self:       env.Self,
 		name:       env.Name,
-		attr:       series.New(series.Options[uint64]{Labeler: resolver, Self: env.Self, MaxSeries: env.MaxSeries}),
+		attr:       series.New(series.Options[uint64]{Labeler: resolver, Self: env.Self, MaxSeries: env.MaxSeries, IsOverflow: maps.IsOverflow}),
 		timeout:    o.Timeout,
 		malformed:  packetsMalformed.Desc(),
 		unanswered: make(map[unansweredKey]uint64),
@@ -281,17 +281,17 @@ var latencyOpts = histogram.Opts{
 
 // Update implements exporter.Collector.
 func (c *Collector) Update(ctx context.Context, ch chan<- prometheus.Metric) error {
-	counts, err := maps.ReadCounters(c.objs.DnsCounts)
+	counts, countEntries, err := maps.ReadCountersFolded(c.objs.DnsCounts, c.objs.DnsCountsOverflow)
 	if err != nil {
 		return err
 	}
-	hists, err := maps.ReadHistograms(c.objs.DnsLatency)
+	hists, histEntries, err := maps.ReadHistogramsFolded(c.objs.DnsLatency, c.objs.DnsLatencyOverflow)
 	if err != nil {
 		return err
 	}
 	pending, reapErr := c.reap()
-	c.loader.MapEntries("dns_counts", c.objs.DnsCounts, len(counts))
-	c.loader.MapEntries("dns_latency", c.objs.DnsLatency, len(hists))
+	c.loader.MapEntries("dns_counts", c.objs.DnsCounts, countEntries)
+	c.loader.MapEntries("dns_latency", c.objs.DnsLatency, histEntries)
 	c.loader.MapEntries("dns_pending", c.objs.DnsPending, pending)
 
 	s := c.attr.Begin(ctx)

@@ -134,8 +134,10 @@ type dnsPendingQuery struct {
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	dnsMapDnsCounts                = "dns_counts"
+	dnsMapDnsCountsOverflow        = "dns_counts_overflow"
 	dnsMapDnsInflight              = "dns_inflight"
 	dnsMapDnsLatency               = "dns_latency"
+	dnsMapDnsLatencyOverflow       = "dns_latency_overflow"
 	dnsMapDnsMalformed             = "dns_malformed"
 	dnsMapDnsNames                 = "dns_names"
 	dnsMapDnsPending               = "dns_pending"
@@ -204,15 +206,17 @@ type dnsProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type dnsMapSpecs struct {
-	DnsCounts    *ebpf.MapSpec `ebpf:"dns_counts"`
-	DnsInflight  *ebpf.MapSpec `ebpf:"dns_inflight"`
-	DnsLatency   *ebpf.MapSpec `ebpf:"dns_latency"`
-	DnsMalformed *ebpf.MapSpec `ebpf:"dns_malformed"`
-	DnsNames     *ebpf.MapSpec `ebpf:"dns_names"`
-	DnsPending   *ebpf.MapSpec `ebpf:"dns_pending"`
-	DnsPorts     *ebpf.MapSpec `ebpf:"dns_ports"`
-	DnsReaped    *ebpf.MapSpec `ebpf:"dns_reaped"`
-	LostEvents   *ebpf.MapSpec `ebpf:"lost_events"`
+	DnsCounts          *ebpf.MapSpec `ebpf:"dns_counts"`
+	DnsCountsOverflow  *ebpf.MapSpec `ebpf:"dns_counts_overflow"`
+	DnsInflight        *ebpf.MapSpec `ebpf:"dns_inflight"`
+	DnsLatency         *ebpf.MapSpec `ebpf:"dns_latency"`
+	DnsLatencyOverflow *ebpf.MapSpec `ebpf:"dns_latency_overflow"`
+	DnsMalformed       *ebpf.MapSpec `ebpf:"dns_malformed"`
+	DnsNames           *ebpf.MapSpec `ebpf:"dns_names"`
+	DnsPending         *ebpf.MapSpec `ebpf:"dns_pending"`
+	DnsPorts           *ebpf.MapSpec `ebpf:"dns_ports"`
+	DnsReaped          *ebpf.MapSpec `ebpf:"dns_reaped"`
+	LostEvents         *ebpf.MapSpec `ebpf:"lost_events"`
 }
 
 // dnsVariableSpecs contains global variables before they are loaded into the kernel.
@@ -249,22 +253,26 @@ func (o *dnsObjects) Close() error {
 //
 // It can be passed to loadDnsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type dnsMaps struct {
-	DnsCounts    *ebpf.Map `ebpf:"dns_counts"`
-	DnsInflight  *ebpf.Map `ebpf:"dns_inflight"`
-	DnsLatency   *ebpf.Map `ebpf:"dns_latency"`
-	DnsMalformed *ebpf.Map `ebpf:"dns_malformed"`
-	DnsNames     *ebpf.Map `ebpf:"dns_names"`
-	DnsPending   *ebpf.Map `ebpf:"dns_pending"`
-	DnsPorts     *ebpf.Map `ebpf:"dns_ports"`
-	DnsReaped    *ebpf.Map `ebpf:"dns_reaped"`
-	LostEvents   *ebpf.Map `ebpf:"lost_events"`
+	DnsCounts          *ebpf.Map `ebpf:"dns_counts"`
+	DnsCountsOverflow  *ebpf.Map `ebpf:"dns_counts_overflow"`
+	DnsInflight        *ebpf.Map `ebpf:"dns_inflight"`
+	DnsLatency         *ebpf.Map `ebpf:"dns_latency"`
+	DnsLatencyOverflow *ebpf.Map `ebpf:"dns_latency_overflow"`
+	DnsMalformed       *ebpf.Map `ebpf:"dns_malformed"`
+	DnsNames           *ebpf.Map `ebpf:"dns_names"`
+	DnsPending         *ebpf.Map `ebpf:"dns_pending"`
+	DnsPorts           *ebpf.Map `ebpf:"dns_ports"`
+	DnsReaped          *ebpf.Map `ebpf:"dns_reaped"`
+	LostEvents         *ebpf.Map `ebpf:"lost_events"`
 }
 
 func (m *dnsMaps) Close() error {
 	return _DnsClose(
 		m.DnsCounts,
+		m.DnsCountsOverflow,
 		m.DnsInflight,
 		m.DnsLatency,
+		m.DnsLatencyOverflow,
 		m.DnsMalformed,
 		m.DnsNames,
 		m.DnsPending,

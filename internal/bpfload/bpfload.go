@@ -53,6 +53,10 @@ func (l *Loader) Load(spec *ebpf.CollectionSpec, objs interface{ Close() error }
 // markUnsupported makes an error that says the host lacks a feature match
 // errors.ErrUnsupported too, keeping its message.
 func markUnsupported(err error) error {
+	var perm *permissionError
+	if errors.As(err, &perm) {
+		return err // a privilege the pod may be given: retried, never "unsupported"
+	}
 	if errors.Is(err, ebpf.ErrNotSupported) && !errors.Is(err, errors.ErrUnsupported) {
 		return unsupportedError{err}
 	}
@@ -81,13 +85,23 @@ func (l *Loader) load(spec *ebpf.CollectionSpec, objs interface{ Close() error }
 			return nil, fmt.Errorf("kernel BTF (/sys/kernel/btf/vmlinux): %w", err)
 		}
 	}
+	l.mu.Lock()
+	for name, n := range l.maxEntries {
+		if m, ok := spec.Maps[name]; ok {
+			m.MaxEntries = n
+		}
+	}
+	l.mu.Unlock()
 	coll, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{})
 	if err != nil {
 		reportAll(l, spec, false)
+		if perr := withCapabilities(spec, "loading BPF objects", err); perr != err {
+			return nil, perr
+		}
 		return nil, fmt.Errorf("loading BPF objects: %w", err)
 	}
 	s := &Set{programs: make(map[string]*ebpf.Program), self: l}
-	if err := s.attachAll(spec, coll, o); err != nil {
+	if err := withCapabilities(spec, "attaching BPF programs", s.attachAll(spec, coll, o)); err != nil {
 		s.closeLinks()
 		coll.Close()
 		reportAll(l, spec, false)

@@ -69,17 +69,37 @@ type Loader struct {
 	mapEntries      metric.Int64Gauge
 	mapMaxEntries   metric.Int64Gauge
 
-	mu       sync.Mutex
-	programs map[string]*ebpf.Program
-	stats    io.Closer // BPF_ENABLE_STATS handle held by EnableStats
+	mu         sync.Mutex
+	programs   map[string]*ebpf.Program
+	maxEntries map[string]uint32 // SetMaxEntries
+	stats      io.Closer         // BPF_ENABLE_STATS handle held by EnableStats
+}
+
+// SetMaxEntries sizes the map called name to n rows in every spec Load
+// loads after this call (a harness filling a map with a few workloads, or a
+// flag sizing one).
+func (l *Loader) SetMaxEntries(name string, n uint32) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.maxEntries == nil {
+		l.maxEntries = make(map[string]uint32)
+	}
+	l.maxEntries[name] = n
 }
 
 // NewLoader creates a Loader whose instruments are in self. It lifts the
 // memlock limit where the kernel charges BPF memory to it (before 5.11);
 // on later kernels BPF memory is charged to the cgroup and nothing changes.
+//
+// rlimit.RemoveMemlock probes the kernel by creating a map: without
+// CAP_BPF that probe fails and it then tries to raise the limit, which
+// fails too. On kernels that charge the cgroup the limit does not matter,
+// so that failure is ignored there, and the first load names the missing
+// capabilities instead of pointing at the memlock limit.
 func NewLoader(self *selfmetrics.Metrics) (*Loader, error) {
-	if err := rlimit.RemoveMemlock(); err != nil {
-		return nil, fmt.Errorf("lifting the memlock limit for BPF maps: %w", err)
+	if err := rlimit.RemoveMemlock(); err != nil && !memcgCharged(kernelRelease()) {
+		return nil, fmt.Errorf("lifting the memlock limit for BPF maps (kernels before 5.11 charge BPF memory to it: "+
+			"give the exporter CAP_SYS_RESOURCE, or run it with an unlimited memlock limit, e.g. LimitMEMLOCK=infinity): %w", err)
 	}
 	l := &Loader{programs: make(map[string]*ebpf.Program)}
 	if err := l.instruments(self.Meter()); err != nil {
@@ -205,4 +225,23 @@ func (l *Loader) Close() error {
 	err := l.stats.Close()
 	l.stats = nil
 	return err
+}
+
+// kernelRelease returns uname -r.
+func kernelRelease() string {
+	var u unix.Utsname
+	if err := unix.Uname(&u); err != nil {
+		return ""
+	}
+	return unix.ByteSliceToString(u.Release[:])
+}
+
+// memcgCharged reports whether a kernel release (uname -r) charges BPF
+// memory to the cgroup rather than to RLIMIT_MEMLOCK: 5.11 and later.
+func memcgCharged(release string) bool {
+	var major, minor int
+	if _, err := fmt.Sscanf(release, "%d.%d", &major, &minor); err != nil {
+		return false
+	}
+	return major > 5 || major == 5 && minor >= 11
 }

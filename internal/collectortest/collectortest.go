@@ -43,6 +43,7 @@ type options struct {
 	granularity workload.Granularity
 	kubeletRoot string
 	maxSeries   int
+	maxEntries  map[string]uint32
 }
 
 // WithCRIEndpoint gives the collector a CRI client of a socket
@@ -69,6 +70,17 @@ func WithMaxSeries(n int) Option {
 	return func(o *options) { o.maxSeries = n }
 }
 
+// WithMapMaxEntries sizes the BPF map called name to n rows
+// (Loader.SetMaxEntries), so that a test fills it with a few workloads.
+func WithMapMaxEntries(name string, n uint32) Option {
+	return func(o *options) {
+		if o.maxEntries == nil {
+			o.maxEntries = map[string]uint32{}
+		}
+		o.maxEntries[name] = n
+	}
+}
+
 // New builds the collector called name with newCollector under namespace,
 // as the exporter would, and closes it when the test ends; a collector that
 // is a Runner runs until then. It needs root.
@@ -90,6 +102,9 @@ func New(tb testing.TB, namespace, name string, newCollector exporter.New, opts 
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { loader.Close() })
+	for name, n := range o.maxEntries {
+		loader.SetMaxEntries(name, n)
+	}
 	client, err := cri.New(o.criEndpoint, 0, nil)
 	if err != nil {
 		tb.Fatal(err)

@@ -251,3 +251,53 @@ func DeleteEach[K any](m *ebpf.Map, keys []K) ([]bool, error) {
 	}
 	return deleted, nil
 }
+
+// OverflowID is the id under which ReadCountersFolded and
+// ReadHistogramsFolded return the rows of a map's overflow companion
+// (DECLARE_COUNTER_OVERFLOW in bpf/include/bpfleet/maps.h): events the
+// kernel could not count under their workload because the map was full.
+// No cgroup or device has this id; series.Options.IsOverflow(OverflowID)
+// serves it as the metric's overflow series.
+const OverflowID = ^uint64(0)
+
+// IsOverflow reports whether id is OverflowID; it is a
+// series.Options[uint64].IsOverflow.
+func IsOverflow(id uint64) bool { return id == OverflowID }
+
+// ReadCountersFolded reads a counter map and its overflow companion; the
+// companion's rows come back with ID OverflowID. entries is the number of
+// rows of m alone, for Loader.MapEntries.
+func ReadCountersFolded(m, overflow *ebpf.Map) (rows map[CounterKey]uint64, entries int, err error) {
+	if rows, err = ReadCounters(m); err != nil {
+		return nil, 0, err
+	}
+	entries = len(rows)
+	folded, err := ReadCounters(overflow)
+	if err != nil {
+		return nil, 0, err
+	}
+	for k, v := range folded {
+		k.ID = OverflowID
+		rows[k] += v
+	}
+	return rows, entries, nil
+}
+
+// ReadHistogramsFolded reads a histogram map and its overflow companion;
+// the companion's rows come back with ID OverflowID. entries is the number
+// of rows of m alone.
+func ReadHistogramsFolded(m, overflow *ebpf.Map) (rows map[HistKey]HistValue, entries int, err error) {
+	if rows, err = ReadHistograms(m); err != nil {
+		return nil, 0, err
+	}
+	entries = len(rows)
+	folded, err := ReadHistograms(overflow)
+	if err != nil {
+		return nil, 0, err
+	}
+	for k, v := range folded {
+		k.ID = OverflowID
+		rows[k] = rows[k].add(v)
+	}
+	return rows, entries, nil
+}

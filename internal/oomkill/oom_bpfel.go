@@ -30,10 +30,12 @@ const (
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	OOMMapLostEvents     = "lost_events"
-	OOMMapOomCounts      = "oom_counts"
-	OOMProgOomMarkVictim = "oom_mark_victim"
-	OOMVarUnusedOomEvent = "unused_oom_event"
+	OOMMapLostEvents        = "lost_events"
+	OOMMapOomCounts         = "oom_counts"
+	OOMMapOomCountsOverflow = "oom_counts_overflow"
+	OOMMapOomVictims        = "oom_victims"
+	OOMProgOomMarkVictim    = "oom_mark_victim"
+	OOMVarUnusedOomEvent    = "unused_oom_event"
 )
 
 // LoadOOM returns the embedded CollectionSpec for OOM.
@@ -85,8 +87,10 @@ type OOMProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type OOMMapSpecs struct {
-	LostEvents *ebpf.MapSpec `ebpf:"lost_events"`
-	OomCounts  *ebpf.MapSpec `ebpf:"oom_counts"`
+	LostEvents        *ebpf.MapSpec `ebpf:"lost_events"`
+	OomCounts         *ebpf.MapSpec `ebpf:"oom_counts"`
+	OomCountsOverflow *ebpf.MapSpec `ebpf:"oom_counts_overflow"`
+	OomVictims        *ebpf.MapSpec `ebpf:"oom_victims"`
 }
 
 // OOMVariableSpecs contains global variables before they are loaded into the kernel.
@@ -116,14 +120,18 @@ func (o *OOMObjects) Close() error {
 //
 // It can be passed to LoadOOMObjects or ebpf.CollectionSpec.LoadAndAssign.
 type OOMMaps struct {
-	LostEvents *ebpf.Map `ebpf:"lost_events"`
-	OomCounts  *ebpf.Map `ebpf:"oom_counts"`
+	LostEvents        *ebpf.Map `ebpf:"lost_events"`
+	OomCounts         *ebpf.Map `ebpf:"oom_counts"`
+	OomCountsOverflow *ebpf.Map `ebpf:"oom_counts_overflow"`
+	OomVictims        *ebpf.Map `ebpf:"oom_victims"`
 }
 
 func (m *OOMMaps) Close() error {
 	return _OOMClose(
 		m.LostEvents,
 		m.OomCounts,
+		m.OomCountsOverflow,
+		m.OomVictims,
 	)
 }
 

@@ -34,12 +34,13 @@ const (
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	ProcessMapLostEvents         = "lost_events"
-	ProcessMapProcessCounts      = "process_counts"
-	ProcessProgProcessExec       = "process_exec"
-	ProcessProgProcessExit       = "process_exit"
-	ProcessProgProcessFork       = "process_fork"
-	ProcessVarUnusedProcessEvent = "unused_process_event"
+	ProcessMapLostEvents            = "lost_events"
+	ProcessMapProcessCounts         = "process_counts"
+	ProcessMapProcessCountsOverflow = "process_counts_overflow"
+	ProcessProgProcessExec          = "process_exec"
+	ProcessProgProcessExit          = "process_exit"
+	ProcessProgProcessFork          = "process_fork"
+	ProcessVarUnusedProcessEvent    = "unused_process_event"
 )
 
 // LoadProcess returns the embedded CollectionSpec for Process.
@@ -93,8 +94,9 @@ type ProcessProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type ProcessMapSpecs struct {
-	LostEvents    *ebpf.MapSpec `ebpf:"lost_events"`
-	ProcessCounts *ebpf.MapSpec `ebpf:"process_counts"`
+	LostEvents            *ebpf.MapSpec `ebpf:"lost_events"`
+	ProcessCounts         *ebpf.MapSpec `ebpf:"process_counts"`
+	ProcessCountsOverflow *ebpf.MapSpec `ebpf:"process_counts_overflow"`
 }
 
 // ProcessVariableSpecs contains global variables before they are loaded into the kernel.
@@ -124,14 +126,16 @@ func (o *ProcessObjects) Close() error {
 //
 // It can be passed to LoadProcessObjects or ebpf.CollectionSpec.LoadAndAssign.
 type ProcessMaps struct {
-	LostEvents    *ebpf.Map `ebpf:"lost_events"`
-	ProcessCounts *ebpf.Map `ebpf:"process_counts"`
+	LostEvents            *ebpf.Map `ebpf:"lost_events"`
+	ProcessCounts         *ebpf.Map `ebpf:"process_counts"`
+	ProcessCountsOverflow *ebpf.Map `ebpf:"process_counts_overflow"`
 }
 
 func (m *ProcessMaps) Close() error {
 	return _ProcessClose(
 		m.LostEvents,
 		m.ProcessCounts,
+		m.ProcessCountsOverflow,
 	)
 }
 

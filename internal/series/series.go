@@ -55,6 +55,10 @@ type Options[K comparable] struct {
 	Grace     time.Duration // DefaultGrace when 0
 	MaxSeries int           // DefaultMaxSeries when 0
 	Now       func() time.Time
+	// IsOverflow, when set, names keys whose rows belong to the overflow
+	// series directly (maps.IsOverflow: events the kernel folded because
+	// its map was full); they are never looked up, capped or reaped.
+	IsOverflow func(K) bool
 }
 
 // Attributor is a collector's long-lived attribution state: which keys are
@@ -184,6 +188,9 @@ type admitKey struct {
 // Limiter once per scrape, however many rows resolve to it, so that the
 // overflow counter counts series, not rows.
 func (s *Scrape[K]) admitted(m *catalog.Metric, key K) []string {
+	if s.a.opts.IsOverflow != nil && s.a.opts.IsOverflow(key) {
+		return limits.OverflowValues(len(s.a.names))
+	}
 	r := s.resolve(key)
 	if r.values == nil {
 		return nil

@@ -162,6 +162,31 @@ test_exporter_series_overflow_total{metric="test_restarts_total"} `+map[int]stri
 	}
 }
 
+// Rows the kernel folded (a key that IsOverflow names) add to the overflow
+// series directly, with the rows capped away, never taking a cap slot or
+// being looked up.
+func TestFoldedRowsJoinTheOverflowSeries(t *testing.T) {
+	const folded = ^uint64(0)
+	p := pods{1: {"shop", "web-0"}, 2: {"shop", "db-0"}}
+	podRestarts := (&catalog.Catalog{}).Add(catalog.Metric{Name: "test_pod_restarts_total", Help: "Restarts.",
+		Type: catalog.Counter, Collector: "test", Key: []string{"namespace", "pod"}})
+	f := newFixture[uint64](t, p, 1)
+	f.attr = series.New(series.Options[uint64]{Labeler: p, MaxSeries: 1, IsOverflow: func(k uint64) bool { return k == folded }})
+	s := f.attr.Begin(t.Context())
+	s.Counter(podRestarts, folded, 7)
+	s.Counter(podRestarts, 1, 1)
+	s.Counter(podRestarts, 2, 2) // beyond the cap of 1
+	check(t, s, `
+# HELP test_pod_restarts_total Restarts.
+# TYPE test_pod_restarts_total counter
+test_pod_restarts_total{namespace="__overflow__",pod=""} 9
+test_pod_restarts_total{namespace="shop",pod="web-0"} 1
+`)
+	if gone := f.attr.Expired(); len(gone) != 0 {
+		t.Errorf("Expired = %v, want none", gone)
+	}
+}
+
 func checkOverflow(t *testing.T, reg *prometheus.Registry, want string) {
 	t.Helper()
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "test_exporter_series_overflow_total"); err != nil {

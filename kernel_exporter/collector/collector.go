@@ -94,7 +94,7 @@ func loadWorkloadCollector(ctx context.Context, env exporter.Env, spec func() (*
 	if err != nil {
 		return c, err
 	}
-	c.attr = series.New(series.Options[uint64]{Labeler: resolver, Self: env.Self, MaxSeries: env.MaxSeries})
+	c.attr = series.New(series.Options[uint64]{Labeler: resolver, Self: env.Self, MaxSeries: env.MaxSeries, IsOverflow: maps.IsOverflow})
 	return c, nil
 }
 
@@ -124,14 +124,15 @@ func emitCounters[E ~uint32](s *series.Scrape[uint64], rows map[maps.CounterKey]
 }
 
 // updateCounters serves a collector whose only map is a counter map m
-// (named mapName) decoded through events: read, attribute, emit, report
-// the map's fill and lost events, and reap gone workloads.
-func updateCounters[E ~uint32](ctx context.Context, c *bpfCollector, ch chan<- prometheus.Metric, m *ebpf.Map, mapName string, events map[E]counterEvent) error {
-	rows, err := maps.ReadCounters(m)
+// (named mapName, with its overflow companion) decoded through events:
+// read, attribute, emit, report the map's fill and lost events, and reap
+// gone workloads.
+func updateCounters[E ~uint32](ctx context.Context, c *bpfCollector, ch chan<- prometheus.Metric, m, overflow *ebpf.Map, mapName string, events map[E]counterEvent) error {
+	rows, entries, err := maps.ReadCountersFolded(m, overflow)
 	if err != nil {
 		return err
 	}
-	c.loader.MapEntries(mapName, m, len(rows))
+	c.loader.MapEntries(mapName, m, entries)
 	s := c.attr.Begin(ctx)
 	err = emitCounters(s, rows, events)
 	return errors.Join(err, s.Emit(ch, latencyOpts), c.reportLost(),

@@ -31,5 +31,5 @@ func newOOM(ctx context.Context, env exporter.Env) (exporter.Collector, error) {
 }
 
 func (c *oomCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) error {
-	return updateCounters(ctx, &c.bpfCollector, ch, c.objs.OomCounts, oomkill.OOMMapOomCounts, oomEvents)
+	return updateCounters(ctx, &c.bpfCollector, ch, c.objs.OomCounts, c.objs.OomCountsOverflow, oomkill.OOMMapOomCounts, oomEvents)
 }

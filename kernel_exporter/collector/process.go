@@ -37,5 +37,5 @@ func newProcess(ctx context.Context, env exporter.Env) (exporter.Collector, erro
 }
 
 func (c *processCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) error {
-	return updateCounters(ctx, &c.bpfCollector, ch, c.objs.ProcessCounts, procexit.ProcessMapProcessCounts, processEvents)
+	return updateCounters(ctx, &c.bpfCollector, ch, c.objs.ProcessCounts, c.objs.ProcessCountsOverflow, procexit.ProcessMapProcessCounts, processEvents)
 }

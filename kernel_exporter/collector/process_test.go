@@ -4,6 +4,9 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/bpfleet/bpfleet/internal/collectortest"
+	"github.com/bpfleet/bpfleet/internal/limits"
+	"github.com/bpfleet/bpfleet/internal/procexit"
 	"github.com/bpfleet/bpfleet/internal/testenv"
 )
 
@@ -84,5 +87,40 @@ func TestProcessCountsOfRemovedCgroup(t *testing.T) {
 	after := h.scrape()
 	if got := after.counter("kernel_process_execs_total", workloadLabels(cg)...); got != 12 {
 		t.Errorf("execs of the removed cgroup: %v, want 12 (the workload, its warm-up exec and its 10 children)", got)
+	}
+}
+
+// Workloads beyond what the kernel's map holds are not lost: their events
+// are folded, in the kernel, into the overflow series
+// (cgroup="__overflow__"). The map here holds one row, taken by the first
+// process event anywhere on the host, so every exec of the test's
+// workloads lands in the overflow series, together with those of any other
+// new cgroup on the host meanwhile: the overflow series rises by at least
+// their 50 execs (internal/maps/foldtest checks folding exactly).
+func TestProcessEventsBeyondTheMapFoldIntoOverflow(t *testing.T) {
+	h := newHarness(t, "process", collectortest.WithMapMaxEntries(procexit.ProcessMapProcessCounts, 1))
+	var cgs []*testenv.Cgroup
+	var ps []*testenv.Process
+	for range 5 {
+		cg := testenv.NewCgroup(t)
+		cgs = append(cgs, cg)
+		ps = append(ps, cg.Start(t, "exec", "10", "/bin/true"))
+	}
+	overflow := []string{"cgroup", limits.OverflowLabel, "namespace", "", "pod", "", "container", ""}
+	before := h.scrape()
+	for _, p := range ps {
+		p.Go(t)
+		if code := p.Wait(t); code != 0 {
+			t.Fatalf("workload exited %d", code)
+		}
+	}
+	after := h.scrape()
+	own := 0.0
+	for _, cg := range cgs {
+		own += delta(before, after, "kernel_process_execs_total", workloadLabels(cg)...)
+	}
+	folded := delta(before, after, "kernel_process_execs_total", overflow...)
+	if own+folded < 50 {
+		t.Errorf("execs: +%v under the workloads' own series and +%v in the overflow series; want at least 50 together", own, folded)
 	}
 }

@@ -29,11 +29,11 @@ func newSched(ctx context.Context, env exporter.Env) (exporter.Collector, error)
 }
 
 func (c *schedCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) error {
-	rows, err := maps.ReadHistograms(c.objs.RunqueueLatency)
+	rows, entries, err := maps.ReadHistogramsFolded(c.objs.RunqueueLatency, c.objs.RunqueueLatencyOverflow)
 	if err != nil {
 		return err
 	}
-	c.loader.MapEntries(schedMapRunqueueLatency, c.objs.RunqueueLatency, len(rows))
+	c.loader.MapEntries(schedMapRunqueueLatency, c.objs.RunqueueLatency, entries)
 	s := c.attr.Begin(ctx)
 	for k, v := range rows {
 		s.Histogram(runqueueLatency, k.ID, k.Bucket, v.Count, v.Sum)

@@ -30,12 +30,13 @@ type schedHistValue struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	schedMapLostEvents      = "lost_events"
-	schedMapRunnableSince   = "runnable_since"
-	schedMapRunqueueLatency = "runqueue_latency"
-	schedProgSchedSwitch    = "sched_switch"
-	schedProgSchedWakeup    = "sched_wakeup"
-	schedProgSchedWakeupNew = "sched_wakeup_new"
+	schedMapLostEvents              = "lost_events"
+	schedMapRunnableSince           = "runnable_since"
+	schedMapRunqueueLatency         = "runqueue_latency"
+	schedMapRunqueueLatencyOverflow = "runqueue_latency_overflow"
+	schedProgSchedSwitch            = "sched_switch"
+	schedProgSchedWakeup            = "sched_wakeup"
+	schedProgSchedWakeupNew         = "sched_wakeup_new"
 )
 
 // loadSched returns the embedded CollectionSpec for sched.
@@ -89,9 +90,10 @@ type schedProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type schedMapSpecs struct {
-	LostEvents      *ebpf.MapSpec `ebpf:"lost_events"`
-	RunnableSince   *ebpf.MapSpec `ebpf:"runnable_since"`
-	RunqueueLatency *ebpf.MapSpec `ebpf:"runqueue_latency"`
+	LostEvents              *ebpf.MapSpec `ebpf:"lost_events"`
+	RunnableSince           *ebpf.MapSpec `ebpf:"runnable_since"`
+	RunqueueLatency         *ebpf.MapSpec `ebpf:"runqueue_latency"`
+	RunqueueLatencyOverflow *ebpf.MapSpec `ebpf:"runqueue_latency_overflow"`
 }
 
 // schedVariableSpecs contains global variables before they are loaded into the kernel.
@@ -120,9 +122,10 @@ func (o *schedObjects) Close() error {
 //
 // It can be passed to loadSchedObjects or ebpf.CollectionSpec.LoadAndAssign.
 type schedMaps struct {
-	LostEvents      *ebpf.Map `ebpf:"lost_events"`
-	RunnableSince   *ebpf.Map `ebpf:"runnable_since"`
-	RunqueueLatency *ebpf.Map `ebpf:"runqueue_latency"`
+	LostEvents              *ebpf.Map `ebpf:"lost_events"`
+	RunnableSince           *ebpf.Map `ebpf:"runnable_since"`
+	RunqueueLatency         *ebpf.Map `ebpf:"runqueue_latency"`
+	RunqueueLatencyOverflow *ebpf.Map `ebpf:"runqueue_latency_overflow"`
 }
 
 func (m *schedMaps) Close() error {
@@ -130,6 +133,7 @@ func (m *schedMaps) Close() error {
 		m.LostEvents,
 		m.RunnableSince,
 		m.RunqueueLatency,
+		m.RunqueueLatencyOverflow,
 	)
 }
 

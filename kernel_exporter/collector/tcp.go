@@ -66,16 +66,16 @@ func newTCP(ctx context.Context, env exporter.Env) (exporter.Collector, error) {
 }
 
 func (c *tcpCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) error {
-	counts, err := maps.ReadCounters(c.objs.TcpCounts)
+	counts, countEntries, err := maps.ReadCountersFolded(c.objs.TcpCounts, c.objs.TcpCountsOverflow)
 	if err != nil {
 		return err
 	}
-	hists, err := maps.ReadHistograms(c.objs.TcpConnectLatency)
+	hists, histEntries, err := maps.ReadHistogramsFolded(c.objs.TcpConnectLatency, c.objs.TcpConnectLatencyOverflow)
 	if err != nil {
 		return err
 	}
-	c.loader.MapEntries(tcpMapTcpCounts, c.objs.TcpCounts, len(counts))
-	c.loader.MapEntries(tcpMapTcpConnectLatency, c.objs.TcpConnectLatency, len(hists))
+	c.loader.MapEntries(tcpMapTcpCounts, c.objs.TcpCounts, countEntries)
+	c.loader.MapEntries(tcpMapTcpConnectLatency, c.objs.TcpConnectLatency, histEntries)
 	s := c.attr.Begin(ctx)
 	err = emitCounters(s, counts, tcpEvents)
 	for k, v := range hists {

@@ -67,15 +67,17 @@ const (
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	tcpMapLostEvents        = "lost_events"
-	tcpMapTcpConnectLatency = "tcp_connect_latency"
-	tcpMapTcpConnecting     = "tcp_connecting"
-	tcpMapTcpCounts         = "tcp_counts"
-	tcpProgTcpReceiveReset  = "tcp_receive_reset"
-	tcpProgTcpRetransmit    = "tcp_retransmit"
-	tcpProgTcpSendReset     = "tcp_send_reset"
-	tcpProgTcpSetState      = "tcp_set_state"
-	tcpVarUnusedTcpEnums    = "unused_tcp_enums"
+	tcpMapLostEvents                = "lost_events"
+	tcpMapTcpConnectLatency         = "tcp_connect_latency"
+	tcpMapTcpConnectLatencyOverflow = "tcp_connect_latency_overflow"
+	tcpMapTcpConnecting             = "tcp_connecting"
+	tcpMapTcpCounts                 = "tcp_counts"
+	tcpMapTcpCountsOverflow         = "tcp_counts_overflow"
+	tcpProgTcpReceiveReset          = "tcp_receive_reset"
+	tcpProgTcpRetransmit            = "tcp_retransmit"
+	tcpProgTcpSendReset             = "tcp_send_reset"
+	tcpProgTcpSetState              = "tcp_set_state"
+	tcpVarUnusedTcpEnums            = "unused_tcp_enums"
 )
 
 // loadTcp returns the embedded CollectionSpec for tcp.
@@ -130,10 +132,12 @@ type tcpProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type tcpMapSpecs struct {
-	LostEvents        *ebpf.MapSpec `ebpf:"lost_events"`
-	TcpConnectLatency *ebpf.MapSpec `ebpf:"tcp_connect_latency"`
-	TcpConnecting     *ebpf.MapSpec `ebpf:"tcp_connecting"`
-	TcpCounts         *ebpf.MapSpec `ebpf:"tcp_counts"`
+	LostEvents                *ebpf.MapSpec `ebpf:"lost_events"`
+	TcpConnectLatency         *ebpf.MapSpec `ebpf:"tcp_connect_latency"`
+	TcpConnectLatencyOverflow *ebpf.MapSpec `ebpf:"tcp_connect_latency_overflow"`
+	TcpConnecting             *ebpf.MapSpec `ebpf:"tcp_connecting"`
+	TcpCounts                 *ebpf.MapSpec `ebpf:"tcp_counts"`
+	TcpCountsOverflow         *ebpf.MapSpec `ebpf:"tcp_counts_overflow"`
 }
 
 // tcpVariableSpecs contains global variables before they are loaded into the kernel.
@@ -163,18 +167,22 @@ func (o *tcpObjects) Close() error {
 //
 // It can be passed to loadTcpObjects or ebpf.CollectionSpec.LoadAndAssign.
 type tcpMaps struct {
-	LostEvents        *ebpf.Map `ebpf:"lost_events"`
-	TcpConnectLatency *ebpf.Map `ebpf:"tcp_connect_latency"`
-	TcpConnecting     *ebpf.Map `ebpf:"tcp_connecting"`
-	TcpCounts         *ebpf.Map `ebpf:"tcp_counts"`
+	LostEvents                *ebpf.Map `ebpf:"lost_events"`
+	TcpConnectLatency         *ebpf.Map `ebpf:"tcp_connect_latency"`
+	TcpConnectLatencyOverflow *ebpf.Map `ebpf:"tcp_connect_latency_overflow"`
+	TcpConnecting             *ebpf.Map `ebpf:"tcp_connecting"`
+	TcpCounts                 *ebpf.Map `ebpf:"tcp_counts"`
+	TcpCountsOverflow         *ebpf.Map `ebpf:"tcp_counts_overflow"`
 }
 
 func (m *tcpMaps) Close() error {
 	return _TcpClose(
 		m.LostEvents,
 		m.TcpConnectLatency,
+		m.TcpConnectLatencyOverflow,
 		m.TcpConnecting,
 		m.TcpCounts,
+		m.TcpCountsOverflow,
 	)
 }
 

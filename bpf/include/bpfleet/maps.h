@@ -7,6 +7,15 @@
  * that encodes the closed label values. User space sums the per-CPU values at
  * scrape time (internal/maps). A failed insert (map full) is never silent: it
  * is counted in the program's lost_events array under LOST_MAP_FULL.
+ *
+ * Per-workload maps fold instead of losing: each has a small companion map
+ * <name>_overflow (DECLARE_COUNTER_OVERFLOW, DECLARE_HIST_OVERFLOW) with the
+ * same key and value, and counter_add_fold/hist_add_fold add an event that
+ * finds the main map full there, under id 0, for every workload alike. User
+ * space serves those rows as the metric's overflow series, so the totals
+ * stay right however many workloads come: a workload's own series only
+ * stop growing once the map is full. Only when the companion map is full
+ * too (more distinct events than OVERFLOW_ROWS) is an event lost.
  */
 #ifndef BPFLEET_MAPS_H
 #define BPFLEET_MAPS_H
@@ -118,6 +127,79 @@ static __always_inline int hist_add(void *map, void *lost_map, struct hist_key *
 		return -1;
 	}
 	return 0;
+}
+
+/* Rows of an overflow map: distinct (event) or (labels, bucket) values. */
+#define OVERFLOW_ROWS 4096
+
+#define DECLARE_COUNTER_OVERFLOW(name)                     \
+	struct {                                           \
+		__uint(type, BPF_MAP_TYPE_PERCPU_HASH);    \
+		__uint(max_entries, OVERFLOW_ROWS);        \
+		__type(key, struct counter_key);           \
+		__type(value, __u64);                      \
+	} name##_overflow SEC(".maps")
+
+#define DECLARE_HIST_OVERFLOW(name)                        \
+	struct {                                           \
+		__uint(type, BPF_MAP_TYPE_PERCPU_HASH);    \
+		__uint(max_entries, OVERFLOW_ROWS);        \
+		__type(key, struct hist_key);              \
+		__type(value, struct hist_value);          \
+	} name##_overflow SEC(".maps")
+
+/*
+ * counter_add_fold adds n to key in map, or, when map is full, to key's
+ * event under id 0 in overflow. Returns 0, or counts LOST_MAP_FULL and
+ * returns -1 when both are full.
+ */
+static __always_inline int counter_add_fold(void *map, void *overflow, void *lost_map, const struct counter_key *key, __u64 n)
+{
+	__u64 *v = bpf_map_lookup_elem(map, key);
+	if (v) {
+		*v += n;
+		return 0;
+	}
+	long err = bpf_map_update_elem(map, key, &n, BPF_NOEXIST);
+	if (err == -EEXIST) {
+		v = bpf_map_lookup_elem(map, key);
+		if (v) {
+			*v += n;
+			return 0;
+		}
+	}
+	if (!err)
+		return 0;
+	struct counter_key folded = { .event = key->event };
+	return counter_add(overflow, lost_map, &folded, n);
+}
+
+/*
+ * hist_add_fold records val in key's bucket of map, or, when map is full,
+ * in the same labels and bucket under id 0 in overflow.
+ */
+static __always_inline int hist_add_fold(void *map, void *overflow, void *lost_map, struct hist_key *key, __u64 val)
+{
+	struct hist_value *v = bpf_map_lookup_elem(map, key);
+	if (v) {
+		v->count += 1;
+		v->sum += val;
+		return 0;
+	}
+	struct hist_value init = { .count = 1, .sum = val };
+	long err = bpf_map_update_elem(map, key, &init, BPF_NOEXIST);
+	if (err == -EEXIST) {
+		v = bpf_map_lookup_elem(map, key);
+		if (v) {
+			v->count += 1;
+			v->sum += val;
+			return 0;
+		}
+	}
+	if (!err)
+		return 0;
+	struct hist_key folded = { .labels = key->labels, .bucket = key->bucket };
+	return hist_add(overflow, lost_map, &folded, val);
 }
 
 #endif /* BPFLEET_MAPS_H */

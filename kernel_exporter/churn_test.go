@@ -1,0 +1,158 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/bpfleet/bpfleet/internal/exportertest"
+	"github.com/bpfleet/bpfleet/internal/testenv"
+)
+
+// BenchmarkChurn measures the exporter under cgroup churn, as on a batch
+// or CI node: BPFLEET_CHURN_CGROUPS cgroups (20,000 by default) are made,
+// each runs /bin/true, and removed, by four workers as fast as they go
+// (the rate is reported), while a scraper scrapes every 2 s. Then it waits
+// out the 5-minute grace and scrapes again: no series of a removed cgroup
+// may be served any more. Reported: the exporter's peak RSS (VmHWM), the
+// median and slowest scrape, the churn rate, and the dead workloads still
+// served after the grace (must be 0). It runs the real binary with only
+// the process collector, so it needs root, and runs once:
+//
+//	go test ./kernel_exporter -run '^$' -bench Churn -benchtime 1x -timeout 30m
+func BenchmarkChurn(b *testing.B) {
+	testenv.RequireRoot(b)
+	n := 20000
+	if s := os.Getenv("BPFLEET_CHURN_CGROUPS"); s != "" {
+		var err error
+		if n, err = strconv.Atoi(s); err != nil {
+			b.Fatalf("BPFLEET_CHURN_CGROUPS=%q: %v", s, err)
+		}
+	}
+	const grace = 5 * time.Minute
+	for b.Loop() {
+		p := exportertest.Start(b, binary, "--collector.disable-defaults", "--collector.process")
+		root, err := testenv.V2Root()
+		if err != nil {
+			b.Skip(err)
+		}
+		parent := filepath.Join(root, fmt.Sprintf("bpfleet-churn-%d", os.Getpid()))
+		if err := os.Mkdir(parent, 0o755); err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { os.Remove(parent) })
+		prefix := strings.TrimPrefix(parent, root)
+
+		var scrapes []time.Duration
+		var peakSeries int
+		stop := make(chan struct{})
+		var scraper sync.WaitGroup
+		scraper.Go(func() {
+			for t := time.NewTicker(2 * time.Second); ; {
+				select {
+				case <-stop:
+					t.Stop()
+					return
+				case <-t.C:
+				}
+				start := time.Now()
+				fams, err := p.Scrape()
+				if err != nil {
+					b.Errorf("scrape: %v", err)
+					continue
+				}
+				scrapes = append(scrapes, time.Since(start))
+				peakSeries = max(peakSeries, len(fams["kernel_process_execs_total"].GetMetric()))
+			}
+		})
+
+		start := time.Now()
+		var next atomic.Int64
+		var workers sync.WaitGroup
+		for range 4 {
+			workers.Go(func() {
+				for i := next.Add(1); i <= int64(n); i = next.Add(1) {
+					if err := churnOne(filepath.Join(parent, fmt.Sprintf("c%d", i))); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		}
+		workers.Wait()
+		churned := time.Since(start)
+		time.Sleep(grace + 10*time.Second) // the grace, and a scrape after it
+		close(stop)
+		scraper.Wait()
+
+		fams, err := p.Scrape()
+		if err != nil {
+			b.Fatal(err)
+		}
+		dead := 0
+		for _, fam := range fams {
+			for _, m := range fam.GetMetric() {
+				if strings.HasPrefix(exportertest.LabelValue(m, "cgroup"), prefix+"/") {
+					dead++
+				}
+			}
+		}
+		slices.Sort(scrapes)
+		b.ReportMetric(float64(n)/churned.Seconds(), "cgroups/s")
+		b.ReportMetric(float64(peakRSS(b, p.Pid()))/(1<<20), "peak-RSS-MiB")
+		b.ReportMetric(float64(scrapes[len(scrapes)/2].Milliseconds()), "scrape-p50-ms")
+		b.ReportMetric(float64(scrapes[len(scrapes)-1].Milliseconds()), "scrape-max-ms")
+		b.ReportMetric(float64(peakSeries), "peak-exec-series")
+		b.ReportMetric(float64(dead), "dead-series-after-grace")
+		if dead != 0 {
+			b.Errorf("%d series of removed cgroups still served %s after the churn ended", dead, grace+10*time.Second)
+		}
+	}
+}
+
+// churnOne makes cgroup dir, runs /bin/true in it and removes it.
+func churnOne(dir string) error {
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		return err
+	}
+	fd, err := syscall.Open(dir, syscall.O_RDONLY|syscall.O_DIRECTORY, 0)
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command("/bin/true")
+	cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: fd}
+	err = cmd.Run()
+	syscall.Close(fd)
+	if err != nil {
+		return fmt.Errorf("/bin/true in %s: %w", dir, err)
+	}
+	return os.Remove(dir)
+}
+
+// peakRSS returns the process's peak resident set size (VmHWM) in bytes.
+func peakRSS(tb testing.TB, pid int) int64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for line := range strings.Lines(string(data)) {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			if err != nil {
+				tb.Fatal(err)
+			}
+			return kb << 10
+		}
+	}
+	tb.Fatal("no VmHWM in /proc/pid/status")
+	return 0
+}

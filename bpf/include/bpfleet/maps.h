@@ -129,13 +129,19 @@ static __always_inline int hist_add(void *map, void *lost_map, struct hist_key *
 	return 0;
 }
 
-/* Rows of an overflow map: distinct (event) or (labels, bucket) values. */
+/*
+ * Rows of an overflow map: distinct (event) or (labels, bucket) values.
+ * Not preallocated: a companion costs kernel memory only once its map has
+ * filled, and then only for the rows it holds (per-CPU values on many-CPU
+ * hosts would otherwise cost megabytes each for nothing).
+ */
 #define OVERFLOW_ROWS 4096
 
 #define DECLARE_COUNTER_OVERFLOW(name)                     \
 	struct {                                           \
 		__uint(type, BPF_MAP_TYPE_PERCPU_HASH);    \
 		__uint(max_entries, OVERFLOW_ROWS);        \
+		__uint(map_flags, BPF_F_NO_PREALLOC);      \
 		__type(key, struct counter_key);           \
 		__type(value, __u64);                      \
 	} name##_overflow SEC(".maps")
@@ -144,6 +150,7 @@ static __always_inline int hist_add(void *map, void *lost_map, struct hist_key *
 	struct {                                           \
 		__uint(type, BPF_MAP_TYPE_PERCPU_HASH);    \
 		__uint(max_entries, OVERFLOW_ROWS);        \
+		__uint(map_flags, BPF_F_NO_PREALLOC);      \
 		__type(key, struct hist_key);              \
 		__type(value, struct hist_value);          \
 	} name##_overflow SEC(".maps")

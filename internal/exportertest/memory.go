@@ -1,0 +1,176 @@
+package exportertest
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/cilium/ebpf"
+)
+
+// MapMemory is one BPF map an exporter holds, as /proc/<pid>/fdinfo reports
+// it: Memlock is the kernel's own account of the map's memory on this host
+// (map_mem_usage), at its present fill.
+type MapMemory struct {
+	ID                             ebpf.MapID
+	Name                           string
+	Type                           ebpf.MapType
+	KeySize, ValueSize, MaxEntries uint64
+	Flags                          uint64
+	Memlock                        uint64
+}
+
+const noPrealloc = 1 // BPF_F_NO_PREALLOC
+
+// lockBytes is the per-CPU lock array of every hash map:
+// sizeof(int) * HASHTAB_MAP_LOCK_COUNT.
+const lockBytes = 4 * 8
+
+// htabElem approximates sizeof(struct htab_elem) on 64-bit kernels.
+const htabElem = 48
+
+func round8(n uint64) uint64 { return (n + 7) &^ 7 }
+
+// At returns the map's kernel memory on a host with cpus possible CPUs
+// when every row is used: Memlock, measured on this host with hostCPUs
+// possible CPUs, plus what the kernel's map_mem_usage adds per further CPU
+// (per-CPU values of every row, hash lock arrays, a preallocated hash map's
+// spare element per CPU), plus, for a map that is not preallocated, the
+// rows it does not hold yet. The per-CPU terms are exact; the element
+// overhead of rows not yet allocated is approximate (htabElem).
+func (m MapMemory) At(cpus, hostCPUs int) uint64 {
+	perCPU, full := uint64(0), m.Memlock
+	value := round8(m.ValueSize)
+	prealloc := m.Flags&noPrealloc == 0
+	switch m.Type {
+	case ebpf.PerCPUHash, ebpf.LRUCPUHash:
+		perCPU = lockBytes + value*m.MaxEntries
+		if !prealloc {
+			// Measured with some rows; when full, every row has its element and
+			// its values on every CPU.
+			full = m.Memlock + (htabElem+round8(m.KeySize)+24)*m.MaxEntries + value*m.MaxEntries*uint64(hostCPUs)
+		}
+	case ebpf.Hash, ebpf.LRUHash:
+		perCPU = lockBytes
+		if m.Type == ebpf.Hash && prealloc {
+			perCPU += htabElem + round8(m.KeySize) + value + 8
+		}
+		if !prealloc {
+			full = m.Memlock + (htabElem+round8(m.KeySize)+value+8)*m.MaxEntries
+		}
+	case ebpf.PerCPUArray:
+		perCPU = value * m.MaxEntries
+	}
+	return uint64(int64(full) + (int64(cpus)-int64(hostCPUs))*int64(perCPU))
+}
+
+// HeldMaps returns the BPF maps pid holds, with their fdinfo fields and
+// names.
+func HeldMaps(pid int) ([]MapMemory, error) {
+	proc := filepath.Join("/proc", strconv.Itoa(pid))
+	fds, err := os.ReadDir(filepath.Join(proc, "fd"))
+	if err != nil {
+		return nil, fmt.Errorf("listing file descriptors: %w", err)
+	}
+	seen := map[ebpf.MapID]bool{}
+	var out []MapMemory
+	for _, fd := range fds {
+		target, err := os.Readlink(filepath.Join(proc, "fd", fd.Name()))
+		if err != nil || target != "anon_inode:bpf-map" {
+			continue
+		}
+		f, err := fdinfoFields(filepath.Join(proc, "fdinfo", fd.Name()))
+		if err != nil {
+			continue // closed meanwhile
+		}
+		m := MapMemory{ID: ebpf.MapID(f["map_id"]), Type: ebpf.MapType(f["map_type"]), KeySize: f["key_size"],
+			ValueSize: f["value_size"], MaxEntries: f["max_entries"], Flags: f["map_flags"], Memlock: f["memlock"]}
+		if seen[m.ID] {
+			continue
+		}
+		seen[m.ID] = true
+		if mp, err := ebpf.NewMapFromID(m.ID); err == nil {
+			if info, err := mp.Info(); err == nil {
+				m.Name = info.Name
+			}
+			mp.Close()
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+// fdinfoFields returns the numeric fields (decimal or 0x hex) of an fdinfo
+// file.
+func fdinfoFields(path string) (map[string]uint64, error) {
+	file, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer file.Close()
+	fields := map[string]uint64{}
+	s := bufio.NewScanner(file)
+	for s.Scan() {
+		key, value, ok := strings.Cut(s.Text(), ":")
+		if !ok {
+			continue
+		}
+		if n, err := strconv.ParseUint(strings.TrimSpace(value), 0, 64); err == nil {
+			fields[key] = n
+		}
+	}
+	return fields, s.Err()
+}
+
+// ReportMapMemory reports, as benchmark metrics, the kernel memory of the
+// BPF maps pid holds at 2, 16, 96 and 256 possible CPUs (MapMemory.At),
+// and logs each map's share at 256.
+func ReportMapMemory(b *testing.B, pid int) {
+	b.Helper()
+	held, err := HeldMaps(pid)
+	if err != nil {
+		b.Fatal(err)
+	}
+	host, err := ebpf.PossibleCPU()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, cpus := range []int{2, 16, 96, 256} {
+		var total uint64
+		for _, m := range held {
+			total += m.At(cpus, host)
+		}
+		b.ReportMetric(float64(total)/(1<<20), fmt.Sprintf("MiB@%dcpu", cpus))
+	}
+	for _, m := range held {
+		b.Logf("%-16s %-14s max %7d value %3d flags %#x: %8.2f MiB here, %8.2f MiB at 256 CPUs",
+			m.Name, m.Type, m.MaxEntries, m.ValueSize, m.Flags, float64(m.Memlock)/(1<<20), float64(m.At(256, host))/(1<<20))
+	}
+}
+
+// WaitCollectorsUp waits until every <namespace>_scrape_collector_success
+// series the exporter serves is 1.
+func WaitCollectorsUp(tb testing.TB, p *Process, namespace string) {
+	tb.Helper()
+	name := namespace + "_scrape_collector_success"
+	Eventually(tb, func() error {
+		fams, err := p.Scrape()
+		if err != nil {
+			return err
+		}
+		got := ByLabel(fams, name, "collector")
+		if len(got) == 0 {
+			return fmt.Errorf("no %s served", name)
+		}
+		for c, v := range got {
+			if v != 1 {
+				return fmt.Errorf("%s{collector=%q} = %v", name, c, v)
+			}
+		}
+		return nil
+	})
+}

@@ -75,10 +75,10 @@ static __always_inline void lost_event(void *lost_map, __u32 reason)
 }
 
 /*
- * counter_add adds n to key in a per-CPU hash map of __u64, inserting the key
- * when it is new. Returns 0, or counts LOST_MAP_FULL and returns -1.
+ * counter_add_row adds n to key in a per-CPU hash map of __u64, inserting
+ * the key when it is new. Returns 0, or the insert's error (map full).
  */
-static __always_inline int counter_add(void *map, void *lost_map, const void *key, __u64 n)
+static __always_inline long counter_add_row(void *map, const void *key, __u64 n)
 {
 	__u64 *v = bpf_map_lookup_elem(map, key);
 	if (v) {
@@ -93,7 +93,16 @@ static __always_inline int counter_add(void *map, void *lost_map, const void *ke
 			return 0;
 		}
 	}
-	if (err) {
+	return err;
+}
+
+/*
+ * counter_add adds n to key in a per-CPU hash map of __u64. Returns 0, or
+ * counts LOST_MAP_FULL and returns -1.
+ */
+static __always_inline int counter_add(void *map, void *lost_map, const void *key, __u64 n)
+{
+	if (counter_add_row(map, key, n)) {
 		lost_event(lost_map, LOST_MAP_FULL);
 		return -1;
 	}
@@ -101,10 +110,11 @@ static __always_inline int counter_add(void *map, void *lost_map, const void *ke
 }
 
 /*
- * hist_add records one observation of raw value val (nanoseconds for
- * latencies) in bucket of a per-CPU hash map of struct hist_value.
+ * hist_add_row records one observation of raw value val (nanoseconds for
+ * latencies) in key's bucket of a per-CPU hash map of struct hist_value.
+ * Returns 0, or the insert's error (map full).
  */
-static __always_inline int hist_add(void *map, void *lost_map, struct hist_key *key, __u64 val)
+static __always_inline long hist_add_row(void *map, const struct hist_key *key, __u64 val)
 {
 	struct hist_value *v = bpf_map_lookup_elem(map, key);
 	if (v) {
@@ -122,7 +132,13 @@ static __always_inline int hist_add(void *map, void *lost_map, struct hist_key *
 			return 0;
 		}
 	}
-	if (err) {
+	return err;
+}
+
+/* hist_add is hist_add_row that counts LOST_MAP_FULL and returns -1. */
+static __always_inline int hist_add(void *map, void *lost_map, struct hist_key *key, __u64 val)
+{
+	if (hist_add_row(map, key, val)) {
 		lost_event(lost_map, LOST_MAP_FULL);
 		return -1;
 	}
@@ -162,20 +178,7 @@ static __always_inline int hist_add(void *map, void *lost_map, struct hist_key *
  */
 static __always_inline int counter_add_fold(void *map, void *overflow, void *lost_map, const struct counter_key *key, __u64 n)
 {
-	__u64 *v = bpf_map_lookup_elem(map, key);
-	if (v) {
-		*v += n;
-		return 0;
-	}
-	long err = bpf_map_update_elem(map, key, &n, BPF_NOEXIST);
-	if (err == -EEXIST) {
-		v = bpf_map_lookup_elem(map, key);
-		if (v) {
-			*v += n;
-			return 0;
-		}
-	}
-	if (!err)
+	if (!counter_add_row(map, key, n))
 		return 0;
 	struct counter_key folded = { .event = key->event };
 	return counter_add(overflow, lost_map, &folded, n);
@@ -187,23 +190,7 @@ static __always_inline int counter_add_fold(void *map, void *overflow, void *los
  */
 static __always_inline int hist_add_fold(void *map, void *overflow, void *lost_map, struct hist_key *key, __u64 val)
 {
-	struct hist_value *v = bpf_map_lookup_elem(map, key);
-	if (v) {
-		v->count += 1;
-		v->sum += val;
-		return 0;
-	}
-	struct hist_value init = { .count = 1, .sum = val };
-	long err = bpf_map_update_elem(map, key, &init, BPF_NOEXIST);
-	if (err == -EEXIST) {
-		v = bpf_map_lookup_elem(map, key);
-		if (v) {
-			v->count += 1;
-			v->sum += val;
-			return 0;
-		}
-	}
-	if (!err)
+	if (!hist_add_row(map, key, val))
 		return 0;
 	struct hist_key folded = { .labels = key->labels, .bucket = key->bucket };
 	return hist_add(overflow, lost_map, &folded, val);

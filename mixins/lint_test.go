@@ -144,20 +144,24 @@ var (
 )
 
 // wantVariables are the variables each dashboard must define, in order.
+// Workload dashboards choose cluster, job, then namespace → pod → ...
+// across every instance, the instances (All by default) last.
 var wantVariables = map[string][]string{
-	"kernel-node.json":     {"datasource", "job", "instance"},
-	"kernel-workload.json": {"datasource", "job", "instance", "namespace", "pod", "container", "cgroup"},
-	"dns-overview.json":    {"datasource", "job", "instance", "namespace", "pod", "container", "cgroup"},
-	"cri-overview.json":    {"datasource", "job", "instance", "namespace", "pod", "container"},
-	"cni-overview.json":    {"datasource", "job", "instance", "namespace", "pod"},
-	"etcd-keyspace.json":   {"datasource", "job", "instance", "etcd_job", "etcd_instance"},
+	"kernel-node.json":     {"datasource", "cluster", "job", "instance"},
+	"kernel-workload.json": {"datasource", "cluster", "job", "namespace", "pod", "container", "cgroup", "instance"},
+	"dns-overview.json":    {"datasource", "cluster", "job", "namespace", "pod", "container", "cgroup", "instance"},
+	"cri-overview.json":    {"datasource", "cluster", "job", "namespace", "pod", "container", "instance"},
+	"cni-overview.json":    {"datasource", "cluster", "job", "instance", "namespace", "pod"},
+	"etcd-keyspace.json":   {"datasource", "cluster", "job", "instance", "etcd_job", "etcd_instance"},
+	"kubelet-storage.json": {"datasource", "cluster", "job", "namespace", "pod", "instance"},
 }
 
 // TestDashboardsLint checks every dashboard against the conventions in
-// DESIGN.md ("Mixins"): datasource, job and instance variables (and the
-// drill-down ones where wantVariables says), unique panel ids, a unit and a
-// description on every panel, $__rate_interval as every range, every
-// selector on $job and $instance, and every variable defined and used.
+// DESIGN.md ("Mixins"): datasource, cluster, job and instance variables
+// (and the drill-down ones where wantVariables says), unique panel ids, a
+// unit and a description on every panel, $__rate_interval as every range,
+// every selector on $cluster, $job and $instance, and every variable
+// defined and used. TestClusterLabel checks the cluster label further.
 func TestDashboardsLint(t *testing.T) {
 	uids := map[string]string{}
 	rendered := map[string]bool{}
@@ -172,7 +176,7 @@ func TestDashboardsLint(t *testing.T) {
 			}
 			uids[d.UID] = name
 			rendered[name] = true
-			for _, problem := range dashboardProblems(d, wantVariables[name]) {
+			for _, problem := range dashboardProblems(d, wantVariables[name], "cluster") {
 				t.Errorf("%s/dashboards/%s: %s", dir, name, problem)
 			}
 		}
@@ -185,12 +189,26 @@ func TestDashboardsLint(t *testing.T) {
 }
 
 // dashboardProblems returns what is wrong with d, which must define the
-// variables want (at least datasource, job and instance).
-func dashboardProblems(d Dashboard, want []string) []string {
+// variables want (at least datasource, cluster, job and instance) and
+// select clusterLabel on $cluster everywhere.
+func dashboardProblems(d Dashboard, want []string, clusterLabel string) []string {
 	var problems []string
 	add := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
 	if want == nil {
-		want = []string{"datasource", "job", "instance"}
+		want = []string{"datasource", "cluster", "job", "instance"}
+	}
+	clusterMatcher := clusterLabel + `=~"$cluster"`
+	for _, v := range d.Templating.List {
+		m := labelValues.FindStringSubmatch(v.Query)
+		switch {
+		case v.Type != "query":
+		case m == nil:
+			add("variable $%s: query %q is not label_values(selector, label)", v.Name, v.Query)
+		case v.Name == "cluster" && m[2] != clusterLabel:
+			add("variable $cluster lists label %s, want %s", m[2], clusterLabel)
+		case v.Name != "cluster" && !strings.Contains(m[1], clusterMatcher):
+			add("variable $%s: selector %s lacks %s", v.Name, m[1], clusterMatcher)
+		}
 	}
 	defined := map[string]bool{}
 	var names []string
@@ -216,7 +234,7 @@ func dashboardProblems(d Dashboard, want []string) []string {
 		if p.Type == "row" {
 			continue
 		}
-		for _, problem := range panelProblems(p) {
+		for _, problem := range panelProblems(p, clusterMatcher) {
 			add("panel %q: %s", p.Title, problem)
 		}
 		for _, target := range p.Targets {
@@ -238,8 +256,9 @@ func dashboardProblems(d Dashboard, want []string) []string {
 	return problems
 }
 
-// panelProblems returns what is wrong with panel p.
-func panelProblems(p Panel) []string {
+// panelProblems returns what is wrong with panel p, whose selectors must
+// all have clusterMatcher.
+func panelProblems(p Panel, clusterMatcher string) []string {
 	var problems []string
 	add := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
 	if p.FieldConfig.Defaults.Unit == "" {
@@ -273,6 +292,9 @@ func panelProblems(p Panel) []string {
 			add("query %s: no selector", target.RefID)
 		}
 		for _, sel := range sels {
+			if !strings.Contains(sel, clusterMatcher) {
+				add("query %s: selector %s lacks %s", target.RefID, sel, clusterMatcher)
+			}
 			// $job and $instance, or a pair of another job's variables
 			// named alike ($etcd_job and $etcd_instance: etcd's own
 			// metrics beside its exporter's).
@@ -329,7 +351,7 @@ func dashboardQueries(name string, d Dashboard, values map[string]string, interv
 // rules of a generated rule file.
 func TestExpressionsParse(t *testing.T) {
 	promtool := exportertest.RequireCommand(t, "promtool", "make test installs it with the prometheus Debian package")
-	values := map[string]string{"job": "j", "instance": "i", "namespace": ".*", "pod": ".*", "container": ".*", "cgroup": ".*"}
+	values := map[string]string{"cluster": "c", "job": "j", "instance": "i", "namespace": ".*", "pod": ".*", "container": ".*", "cgroup": ".*"}
 	var files []string
 	var qs []query
 	for _, dir := range mixinDirs(t) {

@@ -77,8 +77,9 @@ func etcdCall(endpoint, path string, body map[string]any) error {
 }
 
 // TestEtcdMixinInRealPrometheus: every dashboard query and recording rule
-// of the etcd mixin returns data under a native and a classic Prometheus
-// (those of etcd's own metrics from etcd's /metrics, scraped as job etcd),
+// of the etcd mixin returns data under the three Prometheus servers of
+// startServers (2.42 native and classic, 3.x native) (those of etcd's own
+// metrics from etcd's /metrics, scraped as job etcd),
 // and EtcdKeyspaceValueNearRequestLimit fires for a ConfigMap of 1.3 MB.
 func TestEtcdMixinInRealPrometheus(t *testing.T) {
 	prometheus := exportertest.RequireCommand(t, "prometheus", "make test installs it with the prometheus Debian package")
@@ -107,17 +108,15 @@ func TestEtcdMixinInRealPrometheus(t *testing.T) {
 			c.expr = strings.NewReplacer("$etcd_job", "etcd", "$etcd_instance", member).Replace(c.expr)
 		}
 	}
-	// The WAL fsync panel's etcd query and the etcd_instance variable's
-	// (the etcd_job variable's, over etcdServerSelector, has no variable).
-	if etcdQueries != 2 {
-		t.Fatalf("%d checks read etcd's own metrics on $etcd_job, want 2", etcdQueries)
+	// The WAL fsync panels' etcd queries (p99 and heatmap) and the
+	// etcd_instance variable's (the etcd_job variable's, over
+	// etcdServerSelector, has no variable).
+	if etcdQueries != 3 {
+		t.Fatalf("%d checks read etcd's own metrics on $etcd_job, want 3", etcdQueries)
 	}
 	checks = append(checks, liveCheck{where: "etcd alert", alert: "EtcdKeyspaceValueNearRequestLimit"})
 	jobs := []scrapeJob{{e.job, instance}, {"etcd", member}}
-	servers := []*promServer{
-		startPrometheus(t, prometheus, true, ruleFiles, jobs),
-		startPrometheus(t, prometheus, false, ruleFiles, jobs),
-	}
+	servers := startServers(t, prometheus, ruleFiles, jobs)
 
 	if err := etcdCall(endpoint, "/v3/lease/grant", map[string]any{"TTL": 600}); err != nil {
 		t.Fatal(err)

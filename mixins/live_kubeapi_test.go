@@ -254,8 +254,9 @@ func (k *kubeapiLive) kubeapiWorkload(i int) {
 }
 
 // TestKubeapiMixinInRealPrometheus: every dashboard query and recording
-// rule of the kubeapi mixin returns data under a native and a classic
-// Prometheus scraping the real kubeapi_exporter.
+// rule of the kubeapi mixin returns data under the three Prometheus
+// servers of startServers (2.42 native and classic, 3.x native) scraping
+// the real kubeapi_exporter.
 func TestKubeapiMixinInRealPrometheus(t *testing.T) {
 	testenv.RequireRoot(t)
 	prometheus := exportertest.RequireCommand(t, "prometheus", "make test installs it with the prometheus Debian package")
@@ -278,10 +279,7 @@ func TestKubeapiMixinInRealPrometheus(t *testing.T) {
 	ruleFiles := writeRendered(t, dir, e.mixin, e.config)
 	checks := mixinChecks(t, e, instance)
 	jobs := []scrapeJob{{e.job, instance}}
-	servers := []*promServer{
-		startPrometheus(t, prometheus, true, ruleFiles, jobs),
-		startPrometheus(t, prometheus, false, ruleFiles, jobs),
-	}
+	servers := startServers(t, prometheus, ruleFiles, jobs)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup

@@ -15,9 +15,9 @@ import (
 )
 
 // TestSystemdMixinInRealPrometheus: every dashboard query and recording
-// rule of the systemd mixin returns data under a native and a classic
-// Prometheus, and SystemdUnitFailed, SystemdUnitFlapping and
-// SystemdUnitOOMKilled fire. The one query left out reads
+// rule of the systemd mixin returns data under the three Prometheus
+// servers of startServers (2.42 native and classic, 3.x native), and
+// SystemdUnitFailed, SystemdUnitFlapping and SystemdUnitOOMKilled fire. The one query left out reads
 // systemd_unit_cpu_seconds_total: systemd 252 has no CPU accounting on
 // these hybrid-cgroup hosts (CPUUsageNSec is [not set], see
 // systemd_exporter's TestResourcesWhereAccountingIsOn).
@@ -53,10 +53,7 @@ func TestSystemdMixinInRealPrometheus(t *testing.T) {
 		checks = append(checks, liveCheck{where: "systemd alert", alert: alert})
 	}
 	jobs := []scrapeJob{{e.job, instance}}
-	servers := []*promServer{
-		startPrometheus(t, prometheus, true, ruleFiles, jobs),
-		startPrometheus(t, prometheus, false, ruleFiles, jobs),
-	}
+	servers := startServers(t, prometheus, ruleFiles, jobs)
 
 	waitForData(t, servers, checks, p)
 }

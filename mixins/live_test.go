@@ -86,9 +86,10 @@ var exportersUnderTest = []exporterUnderTest{{
 // firingAlerts must reach state firing through real evaluation.
 var firingAlerts = []string{"KernelWorkloadOOMKilled", "DNSQueriesUnanswered", "CRIContainerOOMKilled", "CNIAddFailing"}
 
-// TestMixinsInRealPrometheus runs the four real exporters under two real
-// Prometheus servers with their mixins' rules loaded, one ingesting native
-// histograms and one classic buckets, while real workloads run: execs,
+// TestMixinsInRealPrometheus runs the four real exporters under three real
+// Prometheus servers with their mixins' rules loaded (startServers: 2.42
+// ingesting native histograms, 2.42 classic buckets, 3.x native histograms
+// through scrape_native_histograms), while real workloads run: execs,
 // forks and exits, TCP connections (established, refused and timing out
 // with SYN retransmits), block writes, DNS queries answered NOERROR,
 // NXDOMAIN, SERVFAIL and truncated, ignored, malformed, an OOM kill, and
@@ -99,9 +100,9 @@ var firingAlerts = []string{"KernelWorkloadOOMKilled", "DNSQueriesUnanswered", "
 // series, and the alerts of firingAlerts must fire.
 //
 // A query on a histogram's native series must return data on the native
-// server, one on its _bucket, _count or _sum series on the classic server,
-// one with both (native, or else classic) on both, and any other query on
-// both.
+// servers, one on its _bucket, _count or _sum series on the classic
+// server, one with both (native, or else classic) on all, and any other
+// query on all.
 func TestMixinsInRealPrometheus(t *testing.T) {
 	testenv.RequireRoot(t)
 	prometheus := exportertest.RequireCommand(t, "prometheus", "make test installs it with the prometheus Debian package")
@@ -122,10 +123,7 @@ func TestMixinsInRealPrometheus(t *testing.T) {
 		checks = append(checks, mixinChecks(t, e, instance)...)
 		exporters = append(exporters, p)
 	}
-	servers := []*promServer{
-		startPrometheus(t, prometheus, true, ruleFiles, jobs),
-		startPrometheus(t, prometheus, false, ruleFiles, jobs),
-	}
+	servers := startServers(t, prometheus, ruleFiles, jobs)
 	for _, s := range servers {
 		if n, err := s.rulesLoaded(); err != nil || n == 0 {
 			t.Fatalf("%s prometheus loaded %d rules (%v)", s.name, n, err)
@@ -216,7 +214,7 @@ func mixinChecks(t *testing.T, e exporterUnderTest, instance string) []liveCheck
 	for _, r := range m.recordingRules() {
 		checks = append(checks, liveCheck{where: e.mixin + " recording rule", expr: r.Record})
 	}
-	values := map[string]string{"job": e.job, "instance": instance, "namespace": ".*", "pod": ".*", "container": ".*", "cgroup": ".*"}
+	values := map[string]string{"cluster": liveCluster, "job": e.job, "instance": instance, "namespace": ".*", "pod": ".*", "container": ".*", "cgroup": ".*"}
 	for name, d := range m.Dashboards {
 		for _, q := range dashboardQueries(name, d, values, "15s") {
 			checks = append(checks, liveCheck{where: q.where, expr: q.expr})

@@ -15,14 +15,56 @@ import (
 	"time"
 )
 
-// promServer is a real Prometheus (the Debian package's binary) run by a
-// test, with its own configuration and storage in the test's temporary
-// directory.
+// promServer is a real Prometheus (2.42, the Debian package's binary, or
+// 3.x, built by scripts/test-deps.d/prometheus3.sh) run by a test, with its
+// own configuration and storage in the test's temporary directory.
 type promServer struct {
 	native bool   // ingests native histograms
-	name   string // for messages: "native" or "classic"
+	v3     bool   // Prometheus 3.x
+	name   string // for messages: "native", "classic" or "v3-native"
 	url    string // http://127.0.0.1:port
 	log    *testenv.LogBuffer
+}
+
+// liveCluster is the cluster label every live test's scrape targets carry
+// (the $cluster of the dashboards' queries), so that the mixins'
+// aggregations by cluster are exercised with a value.
+const liveCluster = "live"
+
+// prometheus3Version is the Prometheus 3 release that
+// scripts/test-deps.d/prometheus3.sh builds (from module
+// github.com/prometheus/prometheus v0.316.0) into $BPFLEET_CACHE.
+const prometheus3Version = "v3.16.0"
+
+// prometheus3Binary returns the Prometheus 3 that
+// scripts/test-deps.d/prometheus3.sh caches, skipping the test when not
+// root and failing it when root and the binary is missing.
+func prometheus3Binary(t *testing.T) string {
+	t.Helper()
+	testenv.RequireRoot(t)
+	cache := os.Getenv("BPFLEET_CACHE")
+	if cache == "" {
+		cache = "/var/cache/bpfleet"
+	}
+	path := filepath.Join(cache, "prometheus-"+prometheus3Version, "prometheus")
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("Prometheus %s not built: run scripts/test-deps.d/prometheus3.sh (`make test-deps`): %v", prometheus3Version, err)
+	}
+	return path
+}
+
+// startServers runs the three servers every live test checks the mixins
+// on, all scraping jobs with ruleFiles loaded: Prometheus 2.42 (binary)
+// with native histograms and without, and Prometheus 3 with native
+// histograms through its configuration (scrape_native_histograms: true).
+func startServers(t *testing.T, binary string, ruleFiles []string, jobs []scrapeJob) []*promServer {
+	t.Helper()
+	v3 := prometheus3Binary(t)
+	return []*promServer{
+		startPrometheus(t, binary, true, false, ruleFiles, jobs),
+		startPrometheus(t, binary, false, false, ruleFiles, jobs),
+		startPrometheus(t, v3, true, true, ruleFiles, jobs),
+	}
 }
 
 // scrapeJob is a scrape job of one target.
@@ -32,14 +74,19 @@ type scrapeJob struct {
 }
 
 // promConfig is Prometheus's configuration: 1s scrapes and rule
-// evaluations, the rule files, one job per exporter.
-func promConfig(ruleFiles []string, jobs []scrapeJob) ([]byte, error) {
+// evaluations, the rule files, one job per exporter whose target carries
+// cluster="live". With v3native, each job scrapes native histograms the
+// Prometheus 3 way (scrape_native_histograms: true; 2.x has the
+// --enable-feature=native-histograms flag instead).
+func promConfig(ruleFiles []string, jobs []scrapeJob, v3native bool) ([]byte, error) {
 	type staticConfig struct {
-		Targets []string `json:"targets"`
+		Targets []string          `json:"targets"`
+		Labels  map[string]string `json:"labels"`
 	}
 	type scrapeConfig struct {
-		JobName       string         `json:"job_name"`
-		StaticConfigs []staticConfig `json:"static_configs"`
+		JobName                string         `json:"job_name"`
+		ScrapeNativeHistograms bool           `json:"scrape_native_histograms,omitempty"`
+		StaticConfigs          []staticConfig `json:"static_configs"`
 	}
 	cfg := struct {
 		Global        map[string]string `json:"global"`
@@ -50,28 +97,34 @@ func promConfig(ruleFiles []string, jobs []scrapeJob) ([]byte, error) {
 		RuleFiles: ruleFiles,
 	}
 	for _, j := range jobs {
-		cfg.ScrapeConfigs = append(cfg.ScrapeConfigs, scrapeConfig{j.Name, []staticConfig{{[]string{j.Target}}}})
+		cfg.ScrapeConfigs = append(cfg.ScrapeConfigs, scrapeConfig{j.Name, v3native, []staticConfig{{[]string{j.Target}, map[string]string{"cluster": liveCluster}}}})
 	}
 	// JSON is YAML.
 	return json.Marshal(cfg)
 }
 
 // startPrometheus runs binary with ruleFiles loaded, scraping jobs, until
-// the test ends. With native, it runs with --enable-feature=native-histograms:
-// Prometheus 2.42 then scrapes protobuf and stores only the native
-// histogram of a histogram that has both; without it scrapes the text
-// format and stores only the classic buckets.
-func startPrometheus(t *testing.T, binary string, native bool, ruleFiles []string, jobs []scrapeJob) *promServer {
+// the test ends. With native, a 2.x (not v3) runs with
+// --enable-feature=native-histograms: Prometheus 2.42 then scrapes
+// protobuf and stores only the native histogram of a histogram that has
+// both; without it scrapes the text format and stores only the classic
+// buckets. A v3 (Prometheus 3.x) with native gets scrape_native_histograms:
+// true in its scrape configurations instead, and stores only the native
+// histogram too (always_scrape_classic_histograms is off).
+func startPrometheus(t *testing.T, binary string, native, v3 bool, ruleFiles []string, jobs []scrapeJob) *promServer {
 	t.Helper()
-	s := &promServer{native: native, name: "classic", log: &testenv.LogBuffer{}}
+	s := &promServer{native: native, v3: v3, name: "classic", log: &testenv.LogBuffer{}}
 	if native {
 		s.name = "native"
+	}
+	if v3 {
+		s.name = "v3-" + s.name
 	}
 	dir := filepath.Join(t.TempDir(), "prometheus-"+s.name)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := promConfig(ruleFiles, jobs)
+	cfg, err := promConfig(ruleFiles, jobs, v3 && native)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +135,7 @@ func startPrometheus(t *testing.T, binary string, native bool, ruleFiles []strin
 	addr := freeAddr(t)
 	s.url = "http://" + addr
 	args := []string{"--config.file=" + cfgPath, "--storage.tsdb.path=" + filepath.Join(dir, "data"), "--web.listen-address=" + addr}
-	if native {
+	if native && !v3 {
 		args = append(args, "--enable-feature=native-histograms")
 	}
 	cmd := exec.Command(binary, args...)

@@ -62,6 +62,9 @@ func Render(dir, config string) (Files, error) {
 			return nil, fmt.Errorf("rendering %s/%s: %w", dir, name, err)
 		}
 	}
+	if files[PrometheusRuleFile], err = prometheusRule(dir, raw); err != nil {
+		return nil, err
+	}
 	for name, d := range raw.Dashboards {
 		var buf bytes.Buffer
 		if err := json.Indent(&buf, d, "", "  "); err != nil {
@@ -71,6 +74,53 @@ func Render(dir, config string) (Files, error) {
 		files["dashboards/"+name] = buf.Bytes()
 	}
 	return files, nil
+}
+
+// PrometheusRuleFile is the rendered PrometheusRule manifest of a mixin,
+// beside alerts.yaml and rules.yaml: both files' groups for the Prometheus
+// Operator.
+const PrometheusRuleFile = "prometheusrule.yaml"
+
+// PrometheusRule is a monitoring.coreos.com/v1 PrometheusRule.
+type PrometheusRule struct {
+	APIVersion string `json:"apiVersion"`
+	Kind       string `json:"kind"`
+	Metadata   struct {
+		Name   string            `json:"name"`
+		Labels map[string]string `json:"labels"`
+	} `json:"metadata"`
+	Spec struct {
+		Groups []json.RawMessage `json:"groups"`
+	} `json:"spec"`
+}
+
+// prometheusRule renders the PrometheusRule of the mixin in dir, named
+// bpfleet-<mixin>: the groups of its alerts, then those of its recording
+// rules. It has no namespace: apply it into the one your Prometheus
+// selects rules from.
+func prometheusRule(dir string, raw *rawMixin) ([]byte, error) {
+	mixin := filepath.Base(dir)
+	pr := PrometheusRule{APIVersion: "monitoring.coreos.com/v1", Kind: "PrometheusRule"}
+	pr.Metadata.Name = "bpfleet-" + mixin
+	pr.Metadata.Labels = map[string]string{"app.kubernetes.io/name": "bpfleet-" + mixin + "-mixin", "app.kubernetes.io/part-of": "bpfleet"}
+	pr.Spec.Groups = []json.RawMessage{}
+	for _, part := range []json.RawMessage{raw.Alerts, raw.Rules} {
+		var f struct {
+			Groups []json.RawMessage `json:"groups"`
+		}
+		if err := json.Unmarshal(part, &f); err != nil {
+			return nil, fmt.Errorf("rendering %s/%s: %w", dir, PrometheusRuleFile, err)
+		}
+		pr.Spec.Groups = append(pr.Spec.Groups, f.Groups...)
+	}
+	out, err := json.Marshal(pr)
+	if err == nil {
+		out, err = yaml.JSONToYAML(out)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("rendering %s/%s: %w", dir, PrometheusRuleFile, err)
+	}
+	return out, nil
 }
 
 // rawMixin is an evaluated mixin, undecoded.
@@ -140,6 +190,7 @@ type Variable struct {
 	Query    string `json:"query"`
 	Multi    bool   `json:"multi"`
 	AllValue string `json:"allValue"`
+	Hide     int    `json:"hide"`
 }
 
 // Panel is a dashboard panel; rows are panels of type "row".

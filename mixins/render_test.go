@@ -53,7 +53,7 @@ func TestRenderLayout(t *testing.T) {
 		}
 	}
 	slices.Sort(names)
-	want := []string{"alerts.yaml", "dashboards/kernel-node.json", "dashboards/kernel-workload.json", "rules.yaml"}
+	want := []string{"alerts.yaml", "dashboards/kernel-node.json", "dashboards/kernel-workload.json", "prometheusrule.yaml", "rules.yaml"}
 	if !slices.Equal(names, want) {
 		t.Errorf("rendered %v, want %v", names, want)
 	}
@@ -81,8 +81,8 @@ func TestConfigOverride(t *testing.T) {
 	if !strings.Contains(oom.Expr, `kernel_oom_kills_total{job="node"}`) {
 		t.Errorf("KernelWorkloadOOMKilled expr does not use the selector:\n%s", oom.Expr)
 	}
-	job := m.Dashboards["kernel-node.json"].Templating.List[1]
-	if want := `label_values(kernel_exporter_build_info{job="node"}, job)`; job.Name != "job" || job.Query != want {
+	job := m.Dashboards["kernel-node.json"].Templating.List[2]
+	if want := `label_values(kernel_exporter_build_info{job="node", cluster=~"$cluster"}, job)`; job.Name != "job" || job.Query != want {
 		t.Errorf("variable %s query %q, want job %q", job.Name, job.Query, want)
 	}
 }

@@ -1,4 +1,4 @@
-{
+(import '../lib/config.libsonnet') + {
   _config+:: {
     // Selects cni_exporter's series in rules and alerts, and its jobs in
     // the dashboards' job variable.
@@ -28,6 +28,11 @@
     // ADD includes its IPAM plugin's.
     addLatencyThreshold: 2,
     addLatencyFor: '15m',
+    // Both ADD alerts count only a plugin on a node that had at least this
+    // many ADD calls in the 5 minutes: one failed ADD among two is not a
+    // failing plugin yet.
+    addFailureMinCalls: 3,
+    addLatencyMinCalls: 3,
 
     // Share of an IPAM range's addresses that are allocated; at 100% the
     // node's next pod gets no address.

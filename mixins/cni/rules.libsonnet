@@ -10,8 +10,9 @@ local promql = import '../lib/promql.libsonnet';
   },
 
   prometheusRules+:: {
-    local sel = $._config.cniSelector,
-    local by = promql.by(['plugin', 'command']),
+    local c = $._config,
+    local sel = c.cniSelector,
+    local by = promql.by(c, ['plugin', 'command']),
     groups+: [{
       name: 'cni-exporter.rules',
       rules: [

@@ -1,5 +1,6 @@
 local alerts = import '../lib/alerts.libsonnet';
 local exporter = import '../lib/exporter.libsonnet';
+local promql = import '../lib/promql.libsonnet';
 
 // container is the alert-template text that names the container of an
 // alert's series; the oom collector serves empty names while the cri
@@ -11,7 +12,7 @@ local container = '{{ if $labels.pod }}container {{ $labels.container }} of pod 
     local c = $._config,
     local sel = c.criSelector,
     local rule(name, expr, forDuration, severity, summary, description) =
-      alerts.alert(name, expr, forDuration, severity, summary, description, c.runbookURLBase),
+      alerts.alert(name, expr, forDuration, severity, summary, description, c),
     groups+: [{
       name: 'cri-exporter',
       // The cri collector fails exactly when the runtime does not answer:
@@ -24,13 +25,13 @@ local container = '{{ if $labels.pod }}container {{ $labels.container }} of pod 
           'CRIRuntimeUnreachable',
           |||
             cri_scrape_collector_success{%(sel)s, collector="cri"} == 0
-            unless on (job, instance, collector)
+            unless on (%(cluster)s, job, instance, collector)
             cri_exporter_collector_unsupported{%(sel)s} == 1
-          ||| % { sel: sel },
+          ||| % { sel: sel, cluster: c.clusterLabel },
           c.runtimeUnreachableFor,
           'critical',
           'The container runtime does not answer.',
-          'The container runtime on {{ $labels.instance }} has not answered cri_exporter over its CRI socket for %s: it is down, hung or at another socket. The kubelet cannot start or stop containers there.' % c.runtimeUnreachableFor,
+          'The container runtime on %s has not answered cri_exporter over its CRI socket for %s: it is down, hung or at another socket. The kubelet cannot start or stop containers there.' % [alerts.where(c), c.runtimeUnreachableFor],
         ),
         rule(
           'CRIRuntimeNotReady',
@@ -38,7 +39,7 @@ local container = '{{ if $labels.pod }}container {{ $labels.container }} of pod 
           c.runtimeNotReadyFor,
           'critical',
           'The container runtime is not ready.',
-          'The container runtime on {{ $labels.instance }} has reported {{ $labels.condition }} false for %s; the kubelet marks the node NotReady and starts no new pods there.' % c.runtimeNotReadyFor,
+          'The container runtime on %s has reported {{ $labels.condition }} false for %s; the kubelet marks the node NotReady and starts no new pods there.' % [alerts.where(c), c.runtimeNotReadyFor],
         ),
       ],
     }, {
@@ -50,16 +51,16 @@ local container = '{{ if $labels.pod }}container {{ $labels.container }} of pod 
         rule(
           'CRIContainerOOMKilled',
           |||
-            sum by (job, instance, namespace, pod, container) (
+            sum by (%(by)s) (
               (cri_container_oom_kills_total{%(sel)s} unless cri_container_oom_kills_total{%(sel)s} offset %(w)s)
               or
               increase(cri_container_oom_kills_total{%(sel)s}[%(w)s])
             ) > 0
-          ||| % { sel: sel, w: c.oomKillWindow },
+          ||| % { sel: sel, w: c.oomKillWindow, by: promql.by(c, ['namespace', 'pod', 'container']) },
           c.oomKilledFor,
           'warning',
           'A container lost a process to the OOM killer.',
-          'The OOM killer chose processes of %s on {{ $labels.instance }} as its victims: {{ $value | humanize }} in the last %s. Child processes count, also where the container keeps running.' % [container, c.oomKillWindow],
+          'The OOM killer chose processes of %s on %s as its victims: {{ $value | humanize }} in the last %s. Child processes count, also where the container keeps running.' % [container, alerts.where(c), c.oomKillWindow],
         ),
       ],
     }],

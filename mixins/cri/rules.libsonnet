@@ -8,13 +8,14 @@ local promql = import '../lib/promql.libsonnet';
   },
 
   prometheusRules+:: {
-    local sel = $._config.criSelector,
+    local c = $._config,
+    local sel = c.criSelector,
     groups+: [{
       name: 'cri-exporter.rules',
       rules: [
         {
           record: $._records.requestLatencyP99,
-          expr: promql.quantile('0.99', 'cri_request_duration_seconds', sel, promql.by(['method']), '5m'),
+          expr: promql.quantile('0.99', 'cri_request_duration_seconds', sel, promql.by(c, ['method']), '5m'),
         },
       ],
     }],

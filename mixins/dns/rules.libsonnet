@@ -10,8 +10,9 @@ local promql = import '../lib/promql.libsonnet';
   },
 
   prometheusRules+:: {
-    local sel = $._config.dnsSelector,
-    local by = promql.byWorkload,
+    local c = $._config,
+    local sel = c.dnsSelector,
+    local by = promql.byWorkload(c),
     groups+: [{
       name: 'dns-exporter.rules',
       rules: [

@@ -1,4 +1,4 @@
-{
+(import '../lib/config.libsonnet') + {
   _config+:: {
     // Selects etcd_exporter's series in rules and alerts, and its jobs in
     // the dashboards' job variable.

@@ -9,21 +9,22 @@ local promql = import '../lib/promql.libsonnet';
   },
 
   prometheusRules+:: {
-    local sel = $._config.etcdSelector,
+    local c = $._config,
+    local sel = c.etcdSelector,
     groups+: [{
       name: 'etcd-exporter.rules',
       rules: [
         {
           record: $._records.putsRate,
-          expr: 'sum by (%s) (rate(etcd_keyspace_puts_total{%s}[5m]))' % [promql.by(['prefix']), sel],
+          expr: 'sum by (%s) (rate(etcd_keyspace_puts_total{%s}[5m]))' % [promql.by(c, ['prefix']), sel],
         },
         {
           record: $._records.valueSizeP99,
-          expr: promql.quantile('0.99', 'etcd_keyspace_value_size_bytes', sel, promql.by(['prefix']), '5m'),
+          expr: promql.quantile('0.99', 'etcd_keyspace_value_size_bytes', sel, promql.by(c, ['prefix']), '5m'),
         },
         {
           record: $._records.syncP99,
-          expr: promql.quantile('0.99', 'etcd_process_sync_duration_seconds', sel, promql.by(['syscall']), '5m'),
+          expr: promql.quantile('0.99', 'etcd_process_sync_duration_seconds', sel, promql.by(c, ['syscall']), '5m'),
         },
       ],
     }],

@@ -1,4 +1,4 @@
-{
+(import '../lib/config.libsonnet') + {
   _config+:: {
     // Selects kernel_exporter's series in rules and alerts, and its jobs in
     // the dashboards' job variable.
@@ -19,17 +19,23 @@
     collectorFailingFor: '15m',
     eventsLostFor: '15m',
 
-    // A workload lost a process to the OOM killer in the last oomKillWindow.
+    // A pod (or a node's processes outside pods) lost a process to the OOM
+    // killer in the last oomKillWindow.
     oomKillWindow: '10m',
     oomKilledFor: '1m',
 
-    // Segments per second a workload retransmits, over 5 minutes.
+    // Segments per second a pod (or a node's processes outside pods)
+    // retransmits, over 5 minutes.
     tcpRetransmitsThreshold: 10,
     tcpRetransmitsFor: '15m',
 
-    // p99 of the time a workload's runnable threads wait for a CPU.
+    // p99 of the time a pod's runnable threads wait for a CPU.
     runqueueLatencyThreshold: 0.05,
     runqueueLatencyFor: '15m',
+    // ... of pods (or nodes' processes outside pods) whose threads are
+    // scheduled at least this often per second: a p99 of a few wake-ups
+    // means nothing.
+    runqueueLatencyMinRate: 1,
 
     // p99 of block request latency, for the operations that
     // blockIOLatencyOperations matches (flushes and discards are slow by
@@ -37,5 +43,8 @@
     blockIOLatencyThreshold: 0.5,
     blockIOLatencyOperations: 'read|write',
     blockIOLatencyFor: '15m',
+    // ... of devices that complete at least this many such requests per
+    // second.
+    blockIOLatencyMinRate: 1,
   },
 }

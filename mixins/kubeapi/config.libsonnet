@@ -1,4 +1,4 @@
-{
+(import '../lib/config.libsonnet') + {
   _config+:: {
     // Selects kubeapi_exporter's series in rules and alerts, and its jobs
     // in the dashboards' job variable. With shards, every replica has the
@@ -20,6 +20,9 @@
     // namespace.
     podStartupSlowSeconds: 120,
     podStartupSlowFor: '15m',
+    // ... of namespaces where at least this many Pods became Ready in the
+    // 10 minutes: the p99 of one or two starts is not a trend.
+    podStartupMinPods: 3,
 
     // More containers in CrashLoopBackOff in a namespace than
     // crashLoopWindow ago, by at least crashLoopRise.

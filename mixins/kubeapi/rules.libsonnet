@@ -9,17 +9,18 @@ local promql = import '../lib/promql.libsonnet';
   },
 
   prometheusRules+:: {
-    local sel = $._config.kubeapiSelector,
+    local c = $._config,
+    local sel = c.kubeapiSelector,
     groups+: [{
       name: 'kubeapi-exporter.rules',
       rules: [
         {
           record: $._records.startupP50,
-          expr: promql.quantile('0.5', 'kubeapi_pod_startup_duration_seconds', sel, promql.by(['namespace', 'phase']), '10m'),
+          expr: promql.quantile('0.5', 'kubeapi_pod_startup_duration_seconds', sel, promql.by(c, ['namespace', 'phase']), '10m'),
         },
         {
           record: $._records.startupP99,
-          expr: promql.quantile('0.99', 'kubeapi_pod_startup_duration_seconds', sel, promql.by(['namespace', 'phase']), '10m'),
+          expr: promql.quantile('0.99', 'kubeapi_pod_startup_duration_seconds', sel, promql.by(c, ['namespace', 'phase']), '10m'),
         },
       ],
     }],

@@ -37,23 +37,64 @@ local datasource = { type: 'prometheus', uid: '${datasource}' };
     [if multi then 'allValue']: '.*',
   },
 
-  // jobInstanceVariables returns the job and instance variables of the
-  // exporter whose info metric is infoMetric and whose jobs selector
+  // clusterVariable chooses the cluster (c.clusterLabel) among the series
+  // of infoMetric that selector selects: shown with c.showMultiCluster,
+  // hidden (and empty where no series has the label, matching all) without.
+  clusterVariable(c, infoMetric, selector)::
+    $.queryVariable('cluster', 'Cluster', '%s{%s}' % [infoMetric, selector]) {
+      local query = 'label_values(%s{%s}, %s)' % [infoMetric, selector, c.clusterLabel],
+      query: query,
+      definition: query,
+      hide: if c.showMultiCluster then 0 else 2,
+    },
+
+  // clusterSelector is the matcher of c.clusterLabel on $cluster that every
+  // dashboard selector starts with.
+  clusterSelector(c):: '%s=~"$cluster"' % c.clusterLabel,
+
+  // nodeSelector selects the series of $job on the chosen $instance(s) of
+  // the chosen $cluster.
+  nodeSelector(c):: '%s, job="$job", instance=~"$instance"' % $.clusterSelector(c),
+
+  // jobInstanceVariables returns the cluster, job and instance variables
+  // of the exporter whose info metric is infoMetric and whose jobs selector
   // selects; instance may be multi-valued.
-  jobInstanceVariables(infoMetric, selector, multiInstance=false):: [
-    $.queryVariable('job', 'Job', '%s{%s}' % [infoMetric, selector]),
-    $.queryVariable('instance', 'Instance', '%s{job="$job"}' % infoMetric, multiInstance),
+  jobInstanceVariables(c, infoMetric, selector, multiInstance=false):: [
+    $.clusterVariable(c, infoMetric, selector),
+    $.queryVariable('job', 'Job', '%s{%s, %s}' % [infoMetric, selector, $.clusterSelector(c)]),
+    $.queryVariable('instance', 'Instance', '%s{%s, job="$job"}' % [infoMetric, $.clusterSelector(c)], multiInstance),
   ],
 
-  // workloadVariables returns the drill-down variables namespace, pod,
-  // container and cgroup over the series that nameMatcher (a matcher on
-  // __name__) selects on $job and $instance.
-  workloadVariables(nameMatcher):: [
-    $.queryVariable('namespace', 'Namespace', '{%s, job="$job", instance=~"$instance"}' % nameMatcher, true),
-    $.queryVariable('pod', 'Pod', '{%s, job="$job", instance=~"$instance", namespace=~"$namespace"}' % nameMatcher, true),
-    $.queryVariable('container', 'Container', '{%s, job="$job", instance=~"$instance", namespace=~"$namespace", pod=~"$pod"}' % nameMatcher, true),
-    $.queryVariable('cgroup', 'Cgroup', '{%s, job="$job", instance=~"$instance", namespace=~"$namespace", pod=~"$pod", container=~"$container"}' % nameMatcher, true),
+  // workloadVariables returns the variables of a workload dashboard:
+  // cluster and job (from infoMetric and selector), then the drill-down
+  // labels (e.g. namespace, pod, container, cgroup) over the series that
+  // nameMatcher (a matcher on __name__) selects across every instance,
+  // each narrowed by the ones before, and last the instances (nodes) those
+  // workloads run on, All by default.
+  workloadVariables(c, infoMetric, selector, nameMatcher, labels=['namespace', 'pod', 'container', 'cgroup']):: [
+    $.clusterVariable(c, infoMetric, selector),
+    $.queryVariable('job', 'Job', '%s{%s, %s}' % [infoMetric, selector, $.clusterSelector(c)]),
+  ] + [
+    local before = ['%s=~"$%s"' % [l, l] for l in labels[:i]];
+    $.queryVariable(labels[i], std.asciiUpper(labels[i][0]) + labels[i][1:], '{%s}' % std.join(', ', [nameMatcher, $.clusterSelector(c), 'job="$job"'] + before), true)
+    for i in std.range(0, std.length(labels) - 1)
+  ] + [
+    $.queryVariable('instance', 'Instance', '{%s}' % std.join(', ', [nameMatcher, $.clusterSelector(c), 'job="$job"'] + ['%s=~"$%s"' % [l, l] for l in labels]), true),
   ],
+
+  // drillVariables returns drill-down variables (labels) over the series
+  // that nameMatcher selects on the chosen cluster, job and instances,
+  // each narrowed by the ones before: for a node dashboard
+  // (jobInstanceVariables first) with some workload panels.
+  drillVariables(c, nameMatcher, labels):: [
+    local before = ['%s=~"$%s"' % [l, l] for l in labels[:i]];
+    $.queryVariable(labels[i], std.asciiUpper(labels[i][0]) + labels[i][1:], '{%s}' % std.join(', ', [nameMatcher, $.nodeSelector(c)] + before), true)
+    for i in std.range(0, std.length(labels) - 1)
+  ],
+
+  // workloadSelector selects the series of the chosen workloads (labels,
+  // as in workloadVariables) on the chosen instances.
+  workloadSelector(c, labels=['namespace', 'pod', 'container', 'cgroup']):: std.join(', ', [$.nodeSelector(c)] + ['%s=~"$%s"' % [l, l] for l in labels]),
 
   // target is one query of a panel; an instant target gives a table one
   // row per series.
@@ -134,6 +175,29 @@ local datasource = { type: 'prometheus', uid: '${datasource}' };
     targets: withRefIDs([t { instant: true, format: 'table', range: false } for t in targets]),
   },
 
+  // heatmap shows the distribution of a histogram over time: target is
+  // one query (promql.heatmap: a native histogram, or classic buckets by
+  // le), unit the unit of the observed values.
+  heatmap(title, description, unit, target):: {
+    type: 'heatmap',
+    title: title,
+    description: description,
+    datasource: datasource,
+    fieldConfig: { defaults: { unit: unit }, overrides: [] },
+    options: {
+      calculate: false,
+      cellGap: 1,
+      color: { mode: 'scheme', scheme: 'Oranges', fill: 'dark', scale: 'exponential', exponent: 0.5, steps: 64, reverse: false },
+      yAxis: { axisPlacement: 'left', unit: unit },
+      rowsFrame: { layout: 'auto' },
+      filterValues: { le: 1e-9 },
+      tooltip: { mode: 'single', yHistogram: true },
+      legend: { show: true },
+      cellValues: { unit: 'ops' },
+    },
+    targets: withRefIDs([target { format: 'heatmap', legendFormat: '{{le}}' }]),
+  },
+
   // row is a titled row of panels, laid out side by side in equal widths.
   row(title, panels):: { title: title, panels: panels },
 
@@ -164,9 +228,9 @@ local datasource = { type: 'prometheus', uid: '${datasource}' };
     std.foldl(place, rows, { panels: [], id: 1, y: 0 }).panels,
 
   // dashboard is a whole dashboard: the datasource variable, then
-  // variables, then rows.
-  dashboard(title, uid, description, tags, variables, rows):: {
-    title: title,
+  // variables, then rows; c.dashboardTitlePrefix starts its title.
+  dashboard(c, title, uid, description, tags, variables, rows):: {
+    title: c.dashboardTitlePrefix + title,
     uid: uid,
     description: description,
     tags: ['bpfleet'] + tags,

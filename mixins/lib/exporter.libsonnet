@@ -7,57 +7,90 @@
 // collectorFailingFor and eventsLostFor.
 local alerts = import 'alerts.libsonnet';
 local g = import 'dashboard.libsonnet';
+local promql = import 'promql.libsonnet';
 
 {
-  // binary is the name of the exporter's program, e.g. kernel_exporter.
-  binary(c):: c.namespace + '_exporter',
+  // binary is the name of the exporter's program, e.g. kernel_exporter:
+  // c.binary where the metrics' namespace is not its name
+  // (kubelet_exporter serves kubelet_summary_*).
+  binary(c):: std.get(c, 'binary', c.namespace + '_exporter'),
 
-  // alerts returns the exporter-health alerts: <alertPrefix>Exporter
-  // ProgramDetached, CollectorFailing and EventsLost. collectorMatcher, when
+  // alerts returns the exporter-health alerts: <alertPrefix>ExporterDown
+  // (down), and ProgramDetached, CollectorFailing and EventsLost (without
+  // bpf, for an exporter that loads no BPF program, CollectorFailing
+  // only). collectorMatcher, when
   // not empty, narrows the collectors that CollectorFailing watches (e.g.
   // 'collector!="cri"'). An unsupported collector (the host lacks what it
   // needs) is off by design: it serves no success series, and
   // CollectorFailing leaves it out even while an old success 0 is still
   // there.
-  alerts(c, collectorMatcher='')::
+  alerts(c, collectorMatcher='', bpf=true)::
     local v = {
+      cluster: c.clusterLabel,
       ns: c.namespace,
       sel: c.selector,
       collectors: if collectorMatcher == '' then c.selector else c.selector + ', ' + collectorMatcher,
     };
     [
-      alerts.alert(
-        c.alertPrefix + 'ExporterProgramDetached',
-        '%(ns)s_exporter_bpf_program_attached{%(sel)s} == 0' % v,
-        c.programDetachedFor,
-        'warning',
-        '%s BPF program is not attached.' % $.binary(c),
-        '%s on {{ $labels.instance }} has not attached BPF program {{ $labels.program }} for %s; the metrics that program feeds are missing or stale.' % [$.binary(c), c.programDetachedFor],
-        c.runbookURLBase,
-      ),
+      $.down(c),
+    ] + (if bpf then [
+           alerts.alert(
+             c.alertPrefix + 'ExporterProgramDetached',
+             '%(ns)s_exporter_bpf_program_attached{%(sel)s} == 0' % v,
+             c.programDetachedFor,
+             'warning',
+             '%s BPF program is not attached.' % $.binary(c),
+             '%s on {{ $labels.instance }} has not attached BPF program {{ $labels.program }} for %s; the metrics that program feeds are missing or stale.' % [$.binary(c), c.programDetachedFor],
+             c,
+           ),
+         ] else []) + [
       alerts.alert(
         c.alertPrefix + 'ExporterCollectorFailing',
         |||
           %(ns)s_scrape_collector_success{%(collectors)s} == 0
-          unless on (job, instance, collector)
+          unless on (%(cluster)s, job, instance, collector)
           %(ns)s_exporter_collector_unsupported{%(sel)s} == 1
         ||| % v,
         c.collectorFailingFor,
         'warning',
         '%s collector is failing.' % $.binary(c),
         'Collector {{ $labels.collector }} of %s on {{ $labels.instance }} has failed every scrape for %s; it is retried with backoff and its metrics are missing meanwhile.' % [$.binary(c), c.collectorFailingFor],
-        c.runbookURLBase,
+        c,
       ),
-      alerts.alert(
-        c.alertPrefix + 'ExporterEventsLost',
-        'sum by (job, instance, collector, reason) (rate(%(ns)s_exporter_events_lost_total{%(sel)s}[5m])) > 0' % v,
-        c.eventsLostFor,
-        'warning',
-        '%s is losing events.' % $.binary(c),
-        'Collector {{ $labels.collector }} of %s on {{ $labels.instance }} loses {{ printf "%%.3g" $value }} events per second ({{ $labels.reason }}); its counters undercount.' % $.binary(c),
-        c.runbookURLBase,
-      ),
-    ],
+    ] + (if bpf then [
+           alerts.alert(
+             c.alertPrefix + 'ExporterEventsLost',
+             'sum by (%(cluster)s, job, instance, collector, reason) (rate(%(ns)s_exporter_events_lost_total{%(sel)s}[5m])) > 0' % v,
+             c.eventsLostFor,
+             'warning',
+             '%s is losing events.' % $.binary(c),
+             'Collector {{ $labels.collector }} of %s on {{ $labels.instance }} loses {{ printf "%%.3g" $value }} events per second ({{ $labels.reason }}); its counters undercount.' % $.binary(c),
+             c,
+           ),
+         ] else []),
+
+  // down returns <alertPrefix>ExporterDown: targets of the exporter's job
+  // (c.selector) are down, or the job has no target at all. One alert per
+  // cluster and job, whose value is how many targets are down: a DaemonSet
+  // whose exporters all fail (a bad rollout, a node pool gone) raises one
+  // alert, not one per node; the job's dashboards and `up` name the nodes.
+  // absent() sees only the whole job: with several clusters in one
+  // Prometheus (Thanos, Mimir), a job missing from one cluster while
+  // present in others goes unnoticed by the absent branch.
+  down(c)::
+    alerts.alert(
+      c.alertPrefix + 'ExporterDown',
+      |||
+        count by (%(by)s) (up{%(sel)s} == 0)
+        or
+        absent(up{%(sel)s})
+      ||| % { by: promql.byJob(c), sel: c.selector },
+      c.exporterDownFor,
+      'warning',
+      '%s is down.' % $.binary(c),
+      '{{ $value }} target(s) of job {{ $labels.job }}%s have been down for %s, or the job has no target at all: %s serves no metrics there and its other alerts cannot fire.' % [alerts.inCluster(c), c.exporterDownFor, $.binary(c)],
+      c,
+    ),
 
   // row returns the dashboards' Exporter row over the series that node
   // selects (job and instance, one instance or several). notes adds the

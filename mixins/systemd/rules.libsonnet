@@ -8,13 +8,14 @@ local promql = import '../lib/promql.libsonnet';
   },
 
   prometheusRules+:: {
-    local sel = $._config.systemdSelector,
+    local c = $._config,
+    local sel = c.systemdSelector,
     groups+: [{
       name: 'systemd-exporter.rules',
       rules: [
         {
           record: $._records.dbusLatencyP99,
-          expr: promql.quantile('0.99', 'systemd_dbus_request_duration_seconds', sel, promql.by(['method']), '5m'),
+          expr: promql.quantile('0.99', 'systemd_dbus_request_duration_seconds', sel, promql.by(c, ['method']), '5m'),
         },
       ],
     }],

@@ -30,7 +30,7 @@ func TestCheckThenRender(t *testing.T) {
 		t.Fatal(err)
 	}
 	code, stdout := runRender(t, "-root", root, "-check")
-	want := "not formatted: " + dir + "/mixin.libsonnet\nstale: " + dir + "/alerts.yaml\nstale: " + dir + "/dashboards/a.json\nstale: " + dir + "/rules.yaml\n"
+	want := "not formatted: " + dir + "/mixin.libsonnet\nstale: " + dir + "/alerts.yaml\nstale: " + dir + "/dashboards/a.json\nstale: " + dir + "/prometheusrule.yaml\nstale: " + dir + "/rules.yaml\n"
 	if code != 1 || stdout != want {
 		t.Errorf("-check on an unrendered mixin: exit %d, output\n%s\nwant exit 1, output\n%s", code, stdout, want)
 	}
@@ -40,6 +40,10 @@ func TestCheckThenRender(t *testing.T) {
 	got, err := os.ReadFile(filepath.Join(dir, "alerts.yaml"))
 	if err != nil || string(got) != "groups: []\n" {
 		t.Errorf("alerts.yaml = %q, %v; want \"groups: []\\n\"", got, err)
+	}
+	got, err = os.ReadFile(filepath.Join(dir, "prometheusrule.yaml"))
+	if want := "apiVersion: monitoring.coreos.com/v1\nkind: PrometheusRule\nmetadata:\n  labels:\n    app.kubernetes.io/name: bpfleet-m-mixin\n    app.kubernetes.io/part-of: bpfleet\n  name: bpfleet-m\nspec:\n  groups: []\n"; err != nil || string(got) != want {
+		t.Errorf("prometheusrule.yaml = %q, %v; want %q", got, err, want)
 	}
 	src, err := os.ReadFile(filepath.Join(dir, "mixin.libsonnet"))
 	if err != nil || !strings.Contains(string(src), "{ 'a.json': {} }") {

@@ -60,6 +60,8 @@ func ipamSpec() exporter.Spec {
 				Default(DefaultIPAMDataDir).StringVar(&cfg.DataDir)
 			fs.Flag("config-dir", "Directory of the CNI network configurations (.conf, .conflist, .json) that define the host-local ranges.").
 				Default(DefaultConfDir).StringVar(&cfg.ConfDir)
+			fs.Flag("rootfs", "Where the host's root file system is mounted (e.g. /host in a container with the host's / mounted there): an ipam.dataDir that a network configuration names, a host path, is read under it.").
+				Default("/").StringVar(&cfg.RootFS)
 			return func(context.Context, exporter.Env) (exporter.Collector, error) {
 				return newIPAM(cfg), nil
 			}

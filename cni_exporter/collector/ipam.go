@@ -18,6 +18,24 @@ import (
 type ipamConfig struct {
 	DataDir string // host-local's default data directory
 	ConfDir string // CNI network configurations
+	RootFS  string // where the host's / is: dataDir paths of configurations are read under it
+}
+
+// dataDirs are where host-local's data directories are, as the exporter
+// sees them: def for a configuration that names none, and rootfs, the
+// host's root as mounted in the exporter's file system, under which a
+// configuration's own ipam.dataDir (a host path) is read.
+type dataDirs struct {
+	def, rootfs string
+}
+
+// of returns the data directory of a configuration whose ipam.dataDir is
+// own.
+func (d dataDirs) of(own string) string {
+	if own == "" {
+		return d.def
+	}
+	return filepath.Join(d.rootfs, own)
 }
 
 // ipamCollector reads the host-local ranges from the CNI configuration
@@ -36,7 +54,7 @@ func newIPAM(cfg ipamConfig) *ipamCollector {
 // file that cannot be read or parsed fails the scrape after the others are
 // served.
 func (c *ipamCollector) Update(_ context.Context, ch chan<- prometheus.Metric) error {
-	ranges, cfgErr := loadRanges(c.cfg.ConfDir, c.cfg.DataDir)
+	ranges, cfgErr := loadRanges(c.cfg.ConfDir, dataDirs{c.cfg.DataDir, c.cfg.RootFS})
 	allocated, err := countAllocations(ranges)
 	if err != nil {
 		return errors.Join(cfgErr, err)
@@ -113,7 +131,7 @@ type rangeConf struct {
 // in confDir, in file name order as libcni reads them; of two files with
 // the same network name the first wins. Unparseable files are skipped and
 // reported in the error.
-func loadRanges(confDir, defaultDataDir string) ([]hostLocalRange, error) {
+func loadRanges(confDir string, dirs dataDirs) ([]hostLocalRange, error) {
 	var files []string
 	for _, ext := range []string{"*.conf", "*.conflist", "*.json"} {
 		m, err := filepath.Glob(filepath.Join(confDir, ext))
@@ -132,7 +150,7 @@ func loadRanges(confDir, defaultDataDir string) ([]hostLocalRange, error) {
 			errs = append(errs, fmt.Errorf("reading CNI configuration: %w", err))
 			continue
 		}
-		name, rs, err := parseNetConf(data, defaultDataDir)
+		name, rs, err := parseNetConf(data, dirs)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("CNI configuration %s: %w", f, err))
 			continue
@@ -147,7 +165,7 @@ func loadRanges(confDir, defaultDataDir string) ([]hostLocalRange, error) {
 
 // parseNetConf returns a network configuration's name and host-local
 // ranges (none when it uses another IPAM plugin).
-func parseNetConf(data []byte, defaultDataDir string) (string, []hostLocalRange, error) {
+func parseNetConf(data []byte, dirs dataDirs) (string, []hostLocalRange, error) {
 	var conf netConf
 	if err := json.Unmarshal(data, &conf); err != nil {
 		return "", nil, err
@@ -165,7 +183,7 @@ func parseNetConf(data []byte, defaultDataDir string) (string, []hostLocalRange,
 		if ipam == nil || ipam.Type != "host-local" {
 			continue
 		}
-		rs, err := ipam.ranges(conf.Name, defaultDataDir)
+		rs, err := ipam.ranges(conf.Name, dirs)
 		if err != nil {
 			return "", nil, err
 		}
@@ -181,11 +199,8 @@ func parseNetConf(data []byte, defaultDataDir string) (string, []hostLocalRange,
 
 // ranges canonicalizes the ranges of one host-local configuration: the
 // inline range first, as host-local puts it, then each range set's.
-func (c *ipamConf) ranges(network, defaultDataDir string) ([]hostLocalRange, error) {
-	dataDir := c.DataDir
-	if dataDir == "" {
-		dataDir = defaultDataDir
-	}
+func (c *ipamConf) ranges(network string, dirs dataDirs) ([]hostLocalRange, error) {
+	dataDir := dirs.of(c.DataDir)
 	confs := slices.Concat(c.Ranges...)
 	if c.Subnet != "" {
 		confs = append([]rangeConf{c.rangeConf}, confs...)

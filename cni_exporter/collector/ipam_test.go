@@ -73,7 +73,7 @@ func TestIPAMFromFiles(t *testing.T) {
 	write(t, filepath.Join(data, "own", "legacy", "10.9.0.2"), "x")
 
 	got := map[string][2]float64{}
-	ranges, err := loadRanges(conf, data)
+	ranges, err := loadRanges(conf, dataDirs{data, "/"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +103,7 @@ func TestIPAMBadFileReportedOthersServed(t *testing.T) {
 	conf := t.TempDir()
 	write(t, filepath.Join(conf, "10-bad.conflist"), `{"name": `)
 	write(t, filepath.Join(conf, "20-good.conflist"), `{"name": "good", "plugins": [{"ipam": {"type": "host-local", "subnet": "10.1.2.0/24"}}]}`)
-	ranges, err := loadRanges(conf, t.TempDir())
+	ranges, err := loadRanges(conf, dataDirs{t.TempDir(), "/"})
 	if err == nil || len(ranges) != 1 || ranges[0].network != "good" {
 		t.Errorf("loadRanges = %+v, %v; want the good network and an error", ranges, err)
 	}
@@ -116,5 +116,34 @@ func write(t *testing.T, path, content string) {
 	}
 	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// In a container, the host's / is mounted elsewhere (--collector.ipam.rootfs):
+// a configuration's ipam.dataDir, a host path, is read under it, while
+// the default data directory is the flag's path as the exporter sees it.
+func TestIPAMDataDirUnderRootFS(t *testing.T) {
+	conf, host, def := t.TempDir(), t.TempDir(), t.TempDir()
+	write(t, filepath.Join(conf, "10-own.conf"), `{"name": "own", "type": "ptp", "ipam": {"type": "host-local",
+		"subnet": "10.9.0.0/29", "dataDir": "/var/lib/own-ipam"}}`)
+	write(t, filepath.Join(conf, "20-default.conf"), `{"name": "plain", "type": "ptp", "ipam": {"type": "host-local", "subnet": "10.8.0.0/29"}}`)
+	for _, f := range []string{"10.9.0.2", "10.9.0.3", "10.9.0.4"} {
+		write(t, filepath.Join(host, "var/lib/own-ipam/own", f), "x")
+	}
+	write(t, filepath.Join(def, "plain", "10.8.0.2"), "x")
+	ranges, err := loadRanges(conf, dataDirs{def, host})
+	if err != nil {
+		t.Fatal(err)
+	}
+	allocated, err := countAllocations(ranges)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int{}
+	for i, r := range ranges {
+		got[r.network] = allocated[i]
+	}
+	if got["own"] != 3 || got["plain"] != 1 || len(got) != 2 {
+		t.Errorf("allocated by network = %v, want own 3 (under the rootfs), plain 1 (the default directory)", got)
 	}
 }

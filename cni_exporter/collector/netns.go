@@ -32,10 +32,10 @@ func hostPaths() paths {
 // the bind mount directories at each scrape) and those created (an
 // in-kernel counter).
 type netnsCollector struct {
-	objs    netnsObjects
-	set     *bpfload.Set
-	env     exporter.Env
-	paths   paths
+	objs       netnsObjects
+	set        *bpfload.Set
+	env        exporter.Env
+	paths      paths
 	alive      *prometheus.Desc
 	created    *prometheus.Desc
 	unreadable *prometheus.Desc

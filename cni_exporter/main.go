@@ -22,7 +22,7 @@ func program() exporter.Program {
 		DefaultPort: 10063,
 		Collectors:  collector.Specs(),
 		// bpf for plugins, netns and drops; cri for drops' pods.
-		Components: []exporter.ComponentSpec{bpfload.Component, cri.Component},
+		Components: []exporter.ComponentSpec{bpfload.SizedComponent(collector.SizableMaps()...), cri.Component},
 	}
 }
 

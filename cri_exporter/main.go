@@ -21,7 +21,7 @@ func program() exporter.Program {
 		Namespace:   "cri",
 		Description: "Container runtime health, pods, containers, exits and OOM kills over CRI and eBPF.",
 		DefaultPort: 10064,
-		Components:  []exporter.ComponentSpec{bpfload.Component, cri.Component, workload.PathComponent},
+		Components:  []exporter.ComponentSpec{bpfload.SizedComponent(collector.SizableMaps()...), cri.Component, workload.PathComponent},
 		Collectors:  collector.Specs(),
 	}
 }

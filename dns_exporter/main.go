@@ -20,7 +20,7 @@ func program() exporter.Program {
 		Description: "Per-workload DNS queries, responses, latency and unanswered queries from eBPF.",
 		DefaultPort: 10062,
 		Collectors:  []exporter.Spec{collector.Spec()},
-		Components:  []exporter.ComponentSpec{bpfload.Component, cri.Component, workload.Component},
+		Components:  []exporter.ComponentSpec{bpfload.SizedComponent(collector.SizableMaps()...), cri.Component, workload.Component},
 	}
 }
 

@@ -21,7 +21,7 @@ func program() exporter.Program {
 		Description: "Per-workload process churn, OOM kills, run-queue latency, TCP and block I/O metrics from eBPF.",
 		DefaultPort: 10061,
 		Collectors:  collector.Specs(),
-		Components:  []exporter.ComponentSpec{bpfload.Component, cri.Component, workload.Component},
+		Components:  []exporter.ComponentSpec{bpfload.SizedComponent(collector.SizableMaps()...), cri.Component, workload.Component},
 	}
 }
 

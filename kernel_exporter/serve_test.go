@@ -105,6 +105,9 @@ func TestBadFlagsExitWithUsageError(t *testing.T) {
 		{"--web.max-requests=abc", `kernel_exporter: error: --web.max-requests: strconv.ParseFloat: parsing "abc": invalid syntax, try --help` + "\n"},
 		{"--cri.timeout=soon", `kernel_exporter: error: --cri.timeout: time: invalid duration "soon", try --help` + "\n"},
 		{"--log.level=loud", "kernel_exporter: error: --log.level: unrecognized log level loud, try --help\n"},
+		{"--bpf.map-max-entries=dns_counts=10", `kernel_exporter: error: --bpf.map-max-entries: no map "dns_counts" can be sized (maps: process_counts, oom_counts, tcp_counts, tcp_connect_latency, tcp_connecting, runqueue_latency, block_latency, block_issued), try --help` + "\n"},
+		{"--bpf.map-max-entries=runqueue_latency", `kernel_exporter: error: --bpf.map-max-entries: "runqueue_latency" is not NAME=ROWS, try --help` + "\n"},
+		{"--bpf.map-max-entries=runqueue_latency=0", `kernel_exporter: error: --bpf.map-max-entries: runqueue_latency: rows must be a whole number from 1 to 4294967295, got "0", try --help` + "\n"},
 	} {
 		t.Run(tt.arg, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
@@ -199,4 +202,20 @@ func added(before, after map[string]string) []string {
 	}
 	slices.Sort(fds)
 	return fds
+}
+
+// --bpf.map-max-entries sizes the named maps, as the exporter reports them.
+func TestMapMaxEntriesSizesMaps(t *testing.T) {
+	testenv.RequireRoot(t)
+	p := exportertest.Start(t, binary, "--collector.disable-defaults", "--collector.sched", "--collector.process",
+		"--bpf.map-max-entries=runqueue_latency=1024", "--bpf.map-max-entries=process_counts=2048")
+	p.WaitForMetric(t, "kernel_scrape_collector_success", "collector", map[string]float64{"sched": 1, "process": 1})
+	fams, err := p.Scrape()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := exportertest.ByLabel(fams, "kernel_exporter_bpf_map_max_entries", "map")
+	if got["runqueue_latency"] != 1024 || got["process_counts"] != 2048 {
+		t.Errorf("kernel_exporter_bpf_map_max_entries = %v, want runqueue_latency 1024 and process_counts 2048", got)
+	}
 }

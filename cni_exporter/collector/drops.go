@@ -165,3 +165,7 @@ func netnsOf(rows map[maps.CounterKey]uint64) map[uint64]bool {
 
 // Close detaches the program.
 func (c *dropsCollector) Close() error { return c.set.Close() }
+
+// SizableMaps are the BPF maps --bpf.map-max-entries may size: drop_counts,
+// which folds into the overflow series when full.
+func SizableMaps() []string { return []string{dropsMapDropCounts} }

@@ -179,3 +179,7 @@ func (c *oomCollector) podAlive(cgroup string) bool {
 func (c *oomCollector) Close() error {
 	return c.set.Close()
 }
+
+// SizableMaps are the BPF maps --bpf.map-max-entries may size: oom_counts,
+// which folds into the overflow series when full.
+func SizableMaps() []string { return []string{oomCountsMap} }

@@ -401,3 +401,8 @@ func (c *Collector) forget(counts map[maps.CounterKey]uint64, hists map[maps.His
 func (c *Collector) Close() error {
 	return c.set.Close()
 }
+
+// SizableMaps are the BPF maps --bpf.map-max-entries may size: the
+// per-workload aggregation maps, which fold into the overflow series when
+// full (the pending-query table has --collector.dns.pending-max).
+func SizableMaps() []string { return []string{dnsMapDnsCounts, dnsMapDnsLatency} }

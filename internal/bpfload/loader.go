@@ -5,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -29,24 +32,65 @@ const statsSysctl = "/proc/sys/kernel/bpf_stats_enabled"
 
 // Component is the exporter component of every eBPF exporter: a Loader.
 // Flag: --bpf.enable-stats.
-var Component = exporter.ComponentSpec{
-	Name: ComponentName,
-	Flags: func(fs *exporter.FlagSet) exporter.NewComponent {
-		enableStats := fs.Flag("enable-stats", "Turn on the kernel's BPF run-time statistics while running, to report <ns>_exporter_bpf_program_run_seconds_total and <ns>_exporter_bpf_program_runs_total (costs a little on every BPF program run on the host).").
-			Default("false").Bool()
-		return func(_ context.Context, env exporter.Env) (any, error) {
-			l, err := NewLoader(env.Self)
-			if err != nil {
-				return nil, err
+var Component = SizedComponent()
+
+// SizedComponent is Component with a repeatable --bpf.map-max-entries
+// NAME=ROWS flag that sizes the maps named here (aggregation maps whose
+// rows are workloads), checked at parse time: a name that is not one of
+// them, or a size below 1, is a usage error.
+func SizedComponent(maps ...string) exporter.ComponentSpec {
+	return exporter.ComponentSpec{
+		Name: ComponentName,
+		Flags: func(fs *exporter.FlagSet) exporter.NewComponent {
+			enableStats := fs.Flag("enable-stats", "Turn on the kernel's BPF run-time statistics while running, to report <ns>_exporter_bpf_program_run_seconds_total and <ns>_exporter_bpf_program_runs_total (costs a little on every BPF program run on the host).").
+				Default("false").Bool()
+			var sizes map[string]uint32
+			if len(maps) > 0 {
+				raw := fs.Flag("map-max-entries", "NAME=ROWS: size the BPF map NAME to ROWS rows instead of its default (repeatable; maps: "+strings.Join(maps, ", ")+"). Per-CPU maps cost ROWS × value size × possible CPUs of kernel memory; a full map folds new workloads' events into the overflow series.").
+					PlaceHolder("NAME=ROWS").Strings()
+				fs.Validate(func() (err error) {
+					sizes, err = parseMapSizes(*raw, maps)
+					return err
+				})
 			}
-			if *enableStats {
-				if err := l.EnableStats(); err != nil {
-					env.Logger.Warn("BPF run-time statistics stay off", "err", err)
+			return func(_ context.Context, env exporter.Env) (any, error) {
+				l, err := NewLoader(env.Self)
+				if err != nil {
+					return nil, err
 				}
+				for name, n := range sizes {
+					l.SetMaxEntries(name, n)
+				}
+				if *enableStats {
+					if err := l.EnableStats(); err != nil {
+						env.Logger.Warn("BPF run-time statistics stay off", "err", err)
+					}
+				}
+				return l, nil
 			}
-			return l, nil
+		},
+	}
+}
+
+// parseMapSizes parses --bpf.map-max-entries values against the maps that
+// may be sized.
+func parseMapSizes(values, maps []string) (map[string]uint32, error) {
+	sizes := make(map[string]uint32, len(values))
+	for _, v := range values {
+		name, rows, ok := strings.Cut(v, "=")
+		if !ok {
+			return nil, fmt.Errorf("--bpf.map-max-entries: %q is not NAME=ROWS", v)
 		}
-	},
+		if !slices.Contains(maps, name) {
+			return nil, fmt.Errorf("--bpf.map-max-entries: no map %q can be sized (maps: %s)", name, strings.Join(maps, ", "))
+		}
+		n, err := strconv.ParseUint(rows, 10, 32)
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("--bpf.map-max-entries: %s: rows must be a whole number from 1 to %d, got %q", name, uint32(math.MaxUint32), rows)
+		}
+		sizes[name] = uint32(n)
+	}
+	return sizes, nil
 }
 
 // FromEnv returns the exporter's Loader (Component), once constructed.

@@ -17,6 +17,8 @@ import (
 	"github.com/bpfleet/bpfleet/internal/exporter"
 	"github.com/bpfleet/bpfleet/internal/histogram"
 	"github.com/bpfleet/bpfleet/internal/maps"
+	"github.com/bpfleet/bpfleet/internal/oomkill"
+	"github.com/bpfleet/bpfleet/internal/procexit"
 	"github.com/bpfleet/bpfleet/internal/selfmetrics"
 	"github.com/bpfleet/bpfleet/internal/series"
 	"github.com/bpfleet/bpfleet/internal/workload"
@@ -141,3 +143,12 @@ func updateCounters[E ~uint32](ctx context.Context, c *bpfCollector, ch chan<- p
 
 // Close detaches the collector's programs and closes its objects.
 func (c *bpfCollector) Close() error { return c.set.Close() }
+
+// SizableMaps are the BPF maps --bpf.map-max-entries may size: the
+// per-workload aggregation maps (they fold into the overflow series when
+// full), block_latency (by device) and the start-time tables of tcp and
+// block (a full one loses latency samples, counted as start_full).
+func SizableMaps() []string {
+	return []string{procexit.ProcessMapProcessCounts, oomkill.OOMMapOomCounts, tcpMapTcpCounts,
+		tcpMapTcpConnectLatency, tcpMapTcpConnecting, schedMapRunqueueLatency, blockMapBlockLatency, blockMapBlockIssued}
+}

@@ -282,10 +282,14 @@ func kernelRelease() string {
 
 // memcgCharged reports whether a kernel release (uname -r) charges BPF
 // memory to the cgroup rather than to RLIMIT_MEMLOCK: 5.11 and later.
-func memcgCharged(release string) bool {
-	var major, minor int
-	if _, err := fmt.Sscanf(release, "%d.%d", &major, &minor); err != nil {
+func memcgCharged(release string) bool { return atLeast(release, 5, 11) }
+
+// atLeast reports whether a kernel release (uname -r) is major.minor or
+// later; false when it cannot be parsed.
+func atLeast(release string, major, minor int) bool {
+	var maj, min int
+	if _, err := fmt.Sscanf(release, "%d.%d", &maj, &min); err != nil {
 		return false
 	}
-	return major > 5 || major == 5 && minor >= 11
+	return maj > major || maj == major && min >= minor
 }

@@ -22,6 +22,7 @@ type MapMemory struct {
 	KeySize, ValueSize, MaxEntries uint64
 	Flags                          uint64
 	Memlock                        uint64
+	Rows                           uint64 // rows in the map when read
 }
 
 const noPrealloc = 1 // BPF_F_NO_PREALLOC
@@ -68,6 +69,17 @@ func (m MapMemory) At(cpus, hostCPUs int) uint64 {
 	return uint64(int64(full) + (int64(cpus)-int64(hostCPUs))*int64(perCPU))
 }
 
+// Used returns the map's kernel memory on a host with cpus possible CPUs
+// with the rows it holds now: for a map that allocates rows on use, what
+// its present workloads cost there; for a preallocated one, the same as At.
+func (m MapMemory) Used(cpus, hostCPUs int) uint64 {
+	if m.Flags&noPrealloc == 0 || (m.Type != ebpf.PerCPUHash && m.Type != ebpf.LRUCPUHash) {
+		return m.At(cpus, hostCPUs)
+	}
+	perCPU := lockBytes + round8(m.ValueSize)*m.Rows
+	return uint64(int64(m.Memlock) + (int64(cpus)-int64(hostCPUs))*int64(perCPU))
+}
+
 // HeldMaps returns the BPF maps pid holds, with their fdinfo fields and
 // names.
 func HeldMaps(pid int) ([]MapMemory, error) {
@@ -97,11 +109,29 @@ func HeldMaps(pid int) ([]MapMemory, error) {
 			if info, err := mp.Info(); err == nil {
 				m.Name = info.Name
 			}
+			m.Rows = countRows(mp)
 			mp.Close()
 		}
 		out = append(out, m)
 	}
 	return out, nil
+}
+
+// countRows counts the keys of a hash map (0 for other kinds).
+func countRows(m *ebpf.Map) uint64 {
+	if m.KeySize() == 0 || m.Type() == ebpf.RingBuf {
+		return 0
+	}
+	var n uint64
+	var prev any
+	for {
+		key := make([]byte, m.KeySize())
+		if err := m.NextKey(prev, &key); err != nil {
+			return n
+		}
+		n++
+		prev = key
+	}
 }
 
 // fdinfoFields returns the numeric fields (decimal or 0x hex) of an fdinfo
@@ -140,15 +170,18 @@ func ReportMapMemory(b *testing.B, pid int) {
 		b.Fatal(err)
 	}
 	for _, cpus := range []int{2, 16, 96, 256} {
-		var total uint64
+		var full, used uint64
 		for _, m := range held {
-			total += m.At(cpus, host)
+			full += m.At(cpus, host)
+			used += m.Used(cpus, host)
 		}
-		b.ReportMetric(float64(total)/(1<<20), fmt.Sprintf("MiB@%dcpu", cpus))
+		b.ReportMetric(float64(full)/(1<<20), fmt.Sprintf("MiB-full@%dcpu", cpus))
+		b.ReportMetric(float64(used)/(1<<20), fmt.Sprintf("MiB-used@%dcpu", cpus))
 	}
 	for _, m := range held {
-		b.Logf("%-16s %-14s max %7d value %3d flags %#x: %8.2f MiB here, %8.2f MiB at 256 CPUs",
-			m.Name, m.Type, m.MaxEntries, m.ValueSize, m.Flags, float64(m.Memlock)/(1<<20), float64(m.At(256, host))/(1<<20))
+		b.Logf("%-16s %-14s max %7d rows %6d value %3d flags %#x: %8.2f MiB here; at 256 CPUs %8.2f MiB full, %8.2f MiB with these rows",
+			m.Name, m.Type, m.MaxEntries, m.Rows, m.ValueSize, m.Flags, float64(m.Memlock)/(1<<20),
+			float64(m.At(256, host))/(1<<20), float64(m.Used(256, host))/(1<<20))
 	}
 }
 

@@ -6,6 +6,8 @@ import (
 	"os"
 
 	"github.com/bpfleet/bpfleet/internal/exporter"
+	"github.com/bpfleet/bpfleet/kubelet_exporter/collector"
+	"github.com/bpfleet/bpfleet/kubelet_exporter/kubelet"
 )
 
 func program() exporter.Program {
@@ -14,6 +16,8 @@ func program() exporter.Program {
 		Namespace:   "kubelet_summary",
 		Description: "Per-pod storage, eviction signals and pod resources from the kubelet's Summary API.",
 		DefaultPort: 10067,
+		Components:  []exporter.ComponentSpec{kubelet.Component},
+		Collectors:  collector.Specs(),
 	}
 }
 

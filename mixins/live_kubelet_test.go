@@ -16,8 +16,8 @@ import (
 
 	"github.com/bpfleet/bpfleet/internal/exportertest"
 	"github.com/bpfleet/bpfleet/internal/testenv"
-	"github.com/bpfleet/bpfleet/kubelet_exporter/nodetest"
 	"github.com/bpfleet/bpfleet/kubeapi_exporter/kubetest"
+	"github.com/bpfleet/bpfleet/kubelet_exporter/nodetest"
 )
 
 // kubeletLiveConfig makes the mixin's storage and eviction alerts fire on

@@ -4,19 +4,13 @@ import (
 	"testing"
 
 	"github.com/bpfleet/bpfleet/internal/exportertest"
-	"github.com/bpfleet/bpfleet/internal/testenv"
 )
 
 // BenchmarkMapMemory reports the kernel memory of the exporter's BPF maps
-// at its defaults (no CRI endpoint) on hosts of 2, 16, 96 and 256 possible CPUs, from the
-// maps it loaded here (exportertest.MapMemory.At; BENCHMARKS.md):
+// at its defaults (no CRI endpoint: drops without pod names) on hosts of 2, 16, 96 and 256 possible CPUs
+// (exportertest.MapMemoryBenchmark; BENCHMARKS.md):
 //
 //	go test ./cni_exporter -run '^$' -bench MapMemory -benchtime 1x -v
 func BenchmarkMapMemory(b *testing.B) {
-	testenv.RequireRoot(b)
-	for b.Loop() {
-		p := exportertest.Start(b, binary, "--cri.endpoint=") // drops without pod names: no runtime needed
-		exportertest.WaitCollectorsUp(b, p, "cni")
-		exportertest.ReportMapMemory(b, p.Pid())
-	}
+	exportertest.MapMemoryBenchmark(b, binary, "cni", "--cri.endpoint=")
 }

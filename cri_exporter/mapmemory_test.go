@@ -8,16 +8,12 @@ import (
 )
 
 // BenchmarkMapMemory reports the kernel memory of the exporter's BPF maps
-// at its defaults (against a real containerd) on hosts of 2, 16, 96 and 256
-// possible CPUs (exportertest.MapMemory.At; BENCHMARKS.md):
+// at its defaults, against a real containerd, on hosts of 2, 16, 96 and 256
+// possible CPUs (exportertest.MapMemoryBenchmark; BENCHMARKS.md):
 //
 //	go test ./cri_exporter -run '^$' -bench MapMemory -benchtime 1x -v
 func BenchmarkMapMemory(b *testing.B) {
 	testenv.RequireRoot(b)
 	ctd := testenv.StartContainerd(b)
-	for b.Loop() {
-		p := exportertest.Start(b, binary, "--cri.endpoint="+ctd.Endpoint)
-		exportertest.WaitCollectorsUp(b, p, "cri")
-		exportertest.ReportMapMemory(b, p.Pid())
-	}
+	exportertest.MapMemoryBenchmark(b, binary, "cri", "--cri.endpoint="+ctd.Endpoint)
 }

@@ -207,3 +207,18 @@ func WaitCollectorsUp(tb testing.TB, p *Process, namespace string) {
 		return nil
 	})
 }
+
+// MapMemoryBenchmark is an exporter's BenchmarkMapMemory: it starts binary
+// with args (its defaults, plus what it needs to come up on this host), waits
+// until every collector is up and reports ReportMapMemory once per round.
+func MapMemoryBenchmark(b *testing.B, binary, namespace string, args ...string) {
+	b.Helper()
+	if os.Geteuid() != 0 {
+		b.Skip("loading BPF programs needs root")
+	}
+	for b.Loop() {
+		p := Start(b, binary, args...)
+		WaitCollectorsUp(b, p, namespace)
+		ReportMapMemory(b, p.Pid())
+	}
+}

@@ -108,3 +108,18 @@ bench: build
 
 clean:
 	rm -rf bin test.log
+
+# Deployment (deploy/README.md). `make images` writes one reproducible OCI
+# image layout tarball per exporter into bin/images/ (no Docker daemon);
+# `make manifests` copies the rendered mixins into the Helm chart and
+# regenerates deploy/manifests/ from it; `make check-manifests` fails when
+# either is stale.
+.PHONY: images manifests check-manifests
+images:
+	$(GO) run ./deploy/cmd/images -out bin/images -version $(VERSION) -revision $(REVISION)
+
+manifests:
+	$(GO) run ./deploy/cmd/manifests
+
+check-manifests:
+	$(GO) run ./deploy/cmd/manifests -check

@@ -199,4 +199,4 @@ int write_enter_pwritev2(struct trace_event_raw_sys_enter *ctx) { return write_e
 SEC("tracepoint/syscalls/sys_exit_pwritev2")
 int write_exit_pwritev2(struct trace_event_raw_sys_exit *ctx) { return write_exit(ctx); }
 
-char LICENSE[] SEC("license") = "GPL";
+char LICENSE[] SEC("license") = "Dual BSD/GPL";

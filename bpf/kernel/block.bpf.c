@@ -114,4 +114,4 @@ int block_rq_complete(struct block_rq_ctx *ctx)
 	return 0;
 }
 
-char LICENSE[] SEC("license") = "GPL";
+char LICENSE[] SEC("license") = "Dual BSD/GPL";

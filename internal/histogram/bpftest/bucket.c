@@ -1,4 +1,5 @@
 //go:build ignore
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 
 /*
  * Test-only programs for internal/histogram: bucket_batch runs

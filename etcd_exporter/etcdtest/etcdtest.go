@@ -12,7 +12,6 @@ package etcdtest
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -27,6 +26,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/bpfleet/bpfleet/etcd_exporter/etcdclient"
+
+	"github.com/bpfleet/bpfleet/internal/testenv"
 )
 
 // Version is the etcd release the tests run.
@@ -136,14 +137,11 @@ func StartCluster(tb testing.TB, n int, opts Options) []*Etcd {
 	return members
 }
 
+// freeAddr returns a loopback address no other server of this process was
+// given (testenv.FreePort).
 func freeAddr(tb testing.TB) string {
 	tb.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
+	return fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(tb))
 }
 
 // Restart starts the member again (after Kill) on the same ports and data

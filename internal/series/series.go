@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/bpfleet/bpfleet/internal/catalog"
 	"github.com/bpfleet/bpfleet/internal/histogram"
@@ -73,6 +74,13 @@ type Attributor[K comparable] struct {
 	limiters  map[*catalog.Metric]*limits.Limiter
 	descs     map[*catalog.Metric]*prometheus.Desc
 	capKeys   map[K]string // key → its label values joined, for Forget
+
+	// known holds, per metric, the series of the last two scrapes by
+	// their label values (Scrape.series); gen counts scrapes; lastSeries
+	// is the last scrape's counters and gauges, to size the next.
+	known      map[*catalog.Metric]map[string]*known
+	gen        uint64
+	lastSeries int
 }
 
 // New returns an Attributor.
@@ -93,6 +101,7 @@ func New[K comparable](opts Options[K]) *Attributor[K] {
 		limiters:  make(map[*catalog.Metric]*limits.Limiter),
 		descs:     make(map[*catalog.Metric]*prometheus.Desc),
 		capKeys:   make(map[K]string),
+		known:     make(map[*catalog.Metric]map[string]*known),
 	}
 }
 
@@ -113,14 +122,15 @@ func (a *Attributor[K]) Desc(m *catalog.Metric) *prometheus.Desc {
 
 // Scrape accumulates one scrape's series.
 type Scrape[K comparable] struct {
-	a        *Attributor[K]
-	ctx      context.Context
-	labels   map[K]resolved
-	admits   map[admitKey]bool // this scrape's cap decisions
-	counters map[seriesKey]*counterEntry
-	gauges   map[seriesKey]*counterEntry
-	hists    map[seriesKey]*histEntry
-	order    []seriesKey
+	a      *Attributor[K]
+	ctx    context.Context
+	labels map[K]resolved
+	admits map[admitKey]bool // this scrape's cap decisions
+	buf    []byte            // the identity of the series being added
+	index  map[*known]int32  // this scrape's counters and gauges: position in values
+	values []value           // one per counter or gauge, in the order first added
+	hists  map[*known]*histEntry
+	order  []*known // every series, in the order first added
 }
 
 type resolved struct {
@@ -128,34 +138,71 @@ type resolved struct {
 	capKey string
 }
 
-// seriesKey identifies a series: its metric and its label values.
-type seriesKey struct {
-	metric *catalog.Metric
-	values string
+// known is a series seen in a recent scrape, kept by the Attributor across
+// scrapes so that a series' label pairs are built once, not at every
+// scrape: its label values and their pairs never change.
+type known struct {
+	desc   *prometheus.Desc
+	values []string
+	pairs  []*dto.LabelPair
+	gen    uint64 // the last scrape that had it
 }
 
-type counterEntry struct {
-	desc   *prometheus.Desc
-	value  float64
-	labels []string
+// value is one counter or gauge of a scrape, the prometheus.Metric sent
+// for it: its label pairs are its known's, its value is this scrape's, so
+// a later scrape never changes what an earlier one sent.
+type value struct {
+	series  *known
+	v       float64
+	gauge   bool
+	counter dto.Counter
+	gaugeV  dto.Gauge
+}
+
+func (v *value) Desc() *prometheus.Desc { return v.series.desc }
+
+// Write implements prometheus.Metric without allocating.
+func (v *value) Write(out *dto.Metric) error {
+	out.Label = v.series.pairs
+	if v.gauge {
+		v.gaugeV.Value = &v.v
+		out.Gauge = &v.gaugeV
+	} else {
+		v.counter.Value = &v.v
+		out.Counter = &v.counter
+	}
+	return nil
 }
 
 type histEntry struct {
-	desc   *prometheus.Desc
 	series histogram.Series
-	labels []string
 }
 
-// Begin starts a scrape; ctx bounds label lookups.
+// Begin starts a scrape; ctx bounds label lookups. It forgets the series
+// that the scrape before the last one had and the last one did not.
 func (a *Attributor[K]) Begin(ctx context.Context) *Scrape[K] {
+	a.mu.Lock()
+	a.gen++
+	for m, byKey := range a.known {
+		for k, kn := range byKey {
+			if kn.gen+1 < a.gen {
+				delete(byKey, k)
+			}
+		}
+		if len(byKey) == 0 {
+			delete(a.known, m)
+		}
+	}
+	last := a.lastSeries
+	a.mu.Unlock()
 	return &Scrape[K]{
-		a:        a,
-		ctx:      ctx,
-		labels:   make(map[K]resolved),
-		admits:   make(map[admitKey]bool),
-		counters: make(map[seriesKey]*counterEntry),
-		gauges:   make(map[seriesKey]*counterEntry),
-		hists:    make(map[seriesKey]*histEntry),
+		a:      a,
+		ctx:    ctx,
+		labels: make(map[K]resolved),
+		admits: make(map[admitKey]bool),
+		index:  make(map[*known]int32, last),
+		values: make([]value, 0, last),
+		hists:  make(map[*known]*histEntry),
 	}
 }
 
@@ -219,73 +266,92 @@ func (a *Attributor[K]) limiter(m *catalog.Metric) *limits.Limiter {
 	return lim
 }
 
-// values returns the label values of a series of m for key with extra,
-// and the series' identity; ok is false when the key is not ready.
-func (s *Scrape[K]) values(m *catalog.Metric, key K, extra []string) (values []string, k seriesKey, ok bool) {
+// series returns the known series of m for key with extra (m.Labels'
+// values), made on its first scrape; nil when the key is not ready.
+func (s *Scrape[K]) series(m *catalog.Metric, key K, extra []string) *known {
 	head := s.admitted(m, key)
 	if head == nil {
-		return nil, seriesKey{}, false
+		return nil
 	}
-	values = make([]string, 0, len(head)+len(extra))
-	values = append(append(values, head...), extra...)
-	return values, seriesKey{m, strings.Join(values, "\xff")}, true
+	s.buf = s.buf[:0]
+	for _, v := range head {
+		s.buf = append(append(s.buf, v...), 0xff)
+	}
+	for _, v := range extra {
+		s.buf = append(append(s.buf, v...), 0xff)
+	}
+	byKey := s.a.known[m]
+	if byKey == nil {
+		byKey = make(map[string]*known)
+		s.a.known[m] = byKey
+	}
+	kn := byKey[string(s.buf)]
+	if kn == nil {
+		values := make([]string, 0, len(head)+len(extra))
+		values = append(append(values, head...), extra...)
+		desc := s.a.Desc(m)
+		kn = &known{desc: desc, values: values, pairs: prometheus.MakeLabelPairs(desc, values)}
+		byKey[string(s.buf)] = kn
+	}
+	kn.gen = s.a.gen
+	return kn
 }
 
 // Counter adds v to the series of counter m for key, whose label values are
 // the key's labels followed by extra (m.Labels' values).
 func (s *Scrape[K]) Counter(m *catalog.Metric, key K, v uint64, extra ...string) {
-	s.add(s.counters, m, key, float64(v), extra)
+	s.add(m, key, float64(v), false, extra)
 }
 
 // Gauge adds v to the series of gauge m for key (label values as in
 // Counter): keys that resolve to one label set are summed.
 func (s *Scrape[K]) Gauge(m *catalog.Metric, key K, v float64, extra ...string) {
-	s.add(s.gauges, m, key, v, extra)
+	s.add(m, key, v, true, extra)
 }
 
-func (s *Scrape[K]) add(entries map[seriesKey]*counterEntry, m *catalog.Metric, key K, v float64, extra []string) {
-	values, k, ready := s.values(m, key, extra)
-	if !ready {
+func (s *Scrape[K]) add(m *catalog.Metric, key K, v float64, gauge bool, extra []string) {
+	kn := s.series(m, key, extra)
+	if kn == nil {
 		return
 	}
-	e, ok := entries[k]
+	i, ok := s.index[kn]
 	if !ok {
-		e = &counterEntry{desc: s.a.Desc(m), labels: values}
-		entries[k] = e
-		s.order = append(s.order, k)
+		i = int32(len(s.values))
+		s.values = append(s.values, value{series: kn, gauge: gauge})
+		s.index[kn] = i
+		s.order = append(s.order, kn)
 	}
-	e.value += v
+	s.values[i].v += v
 }
 
 // Histogram adds one bucket row to the series of histogram m for key
 // (label values as in Counter).
 func (s *Scrape[K]) Histogram(m *catalog.Metric, key K, bucket int32, count, rawSum uint64, extra ...string) {
-	values, k, ready := s.values(m, key, extra)
-	if !ready {
+	kn := s.series(m, key, extra)
+	if kn == nil {
 		return
 	}
-	e, ok := s.hists[k]
+	e, ok := s.hists[kn]
 	if !ok {
-		e = &histEntry{desc: s.a.Desc(m), labels: values}
-		s.hists[k] = e
-		s.order = append(s.order, k)
+		e = &histEntry{}
+		s.hists[kn] = e
+		s.order = append(s.order, kn)
 	}
 	e.series.Add(bucket, count, rawSum)
 }
 
-// Emit sends every accumulated series; histograms use opts.
+// Emit sends every accumulated series; histograms use opts. The counters
+// and gauges it sends stay valid after the next scrape begins.
 func (s *Scrape[K]) Emit(ch chan<- prometheus.Metric, opts histogram.Opts) error {
-	for _, k := range s.order {
-		if e, ok := s.counters[k]; ok {
-			ch <- prometheus.MustNewConstMetric(e.desc, prometheus.CounterValue, e.value, e.labels...)
+	s.a.mu.Lock()
+	s.a.lastSeries = len(s.values)
+	s.a.mu.Unlock()
+	for _, kn := range s.order {
+		if i, ok := s.index[kn]; ok {
+			ch <- &s.values[i]
 			continue
 		}
-		if e, ok := s.gauges[k]; ok {
-			ch <- prometheus.MustNewConstMetric(e.desc, prometheus.GaugeValue, e.value, e.labels...)
-			continue
-		}
-		e := s.hists[k]
-		m, err := histogram.NewConstMetric(e.desc, &e.series, opts, e.labels...)
+		m, err := histogram.NewConstMetric(kn.desc, &s.hists[kn].series, opts, kn.values...)
 		if err != nil {
 			return err
 		}

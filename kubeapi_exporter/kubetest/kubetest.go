@@ -16,7 +16,6 @@ import (
 	"encoding/pem"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -33,6 +32,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+
+	"github.com/bpfleet/bpfleet/internal/testenv"
 )
 
 // Versions of the components, as the test-deps script builds them.
@@ -76,16 +77,9 @@ func Binaries(tb testing.TB) (etcd, apiserver string) {
 	return etcd, apiserver
 }
 
-// FreePort returns a loopback port that was free a moment ago.
-func FreePort(tb testing.TB) int {
-	tb.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
+// FreePort returns a loopback port that was free a moment ago and that no
+// other server of this process was given (testenv.FreePort).
+func FreePort(tb testing.TB) int { return testenv.FreePort(tb) }
 
 // Cluster is an etcd and a kube-apiserver.
 type Cluster struct {

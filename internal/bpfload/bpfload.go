@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime/debug"
 	"slices"
 	"strings"
 
@@ -123,6 +124,10 @@ func (l *Loader) load(spec *ebpf.CollectionSpec, objs interface{ Close() error }
 		l.ProgramAttached(name, true)
 		s.stops = append(s.stops, l.watchProgram(name, p))
 	}
+	// Loading parsed the kernel's BTF (tens of megabytes, partly a mapping of
+	// /sys/kernel/btf/vmlinux) and the collection's ELF: give that memory
+	// back now rather than keep it resident until the heap grows again.
+	debug.FreeOSMemory()
 	return s, nil
 }
 

@@ -123,3 +123,9 @@ manifests:
 
 check-manifests:
 	$(GO) run ./deploy/cmd/manifests -check
+
+# The deployment tests alone, the real node's included (root; make test runs
+# them too).
+.PHONY: test-deploy
+test-deploy: test-deps
+	$(GO) test -count=1 -p 1 -v ./deploy/...

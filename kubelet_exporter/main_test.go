@@ -467,6 +467,11 @@ func TestRealKubelet(t *testing.T) {
 		q := startExporter(t, n, bare, n.CAFile)
 		q.WaitForMetric(t, "kubelet_summary_scrape_collector_success", "collector", map[string]float64{"summary": 0})
 		exportertest.Eventually(t, func() error {
+			// A scrape logs the collector's error: scrape until one has
+			// reached the kubelet (the first may come before it is built).
+			if _, err := q.Scrape(); err != nil {
+				return err
+			}
 			if len(exportertest.LogLines(q.Log(), "permission check failed", `get\" on \"nodes/stats\"`)) == 0 {
 				return fmt.Errorf("no log line names the permission:\n%s", q.Log())
 			}
@@ -495,6 +500,9 @@ func TestRealKubelet(t *testing.T) {
 		q := startExporter(t, n, token, writeFile(t, "ca.crt", string(otherCA)))
 		q.WaitForMetric(t, "kubelet_summary_scrape_collector_success", "collector", map[string]float64{"summary": 0})
 		exportertest.Eventually(t, func() error {
+			if _, err := q.Scrape(); err != nil {
+				return err
+			}
 			if len(exportertest.LogLines(q.Log(), "certificate signed by unknown authority")) == 0 {
 				return fmt.Errorf("no log line says the certificate is not trusted:\n%s", q.Log())
 			}

@@ -93,7 +93,6 @@ func (l *Loader) load(spec *ebpf.CollectionSpec, objs interface{ Close() error }
 		}
 	}
 	l.mu.Unlock()
-	allocateOnUse(spec, kernelRelease())
 	coll, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{})
 	if err != nil {
 		reportAll(l, spec, false)
@@ -270,23 +269,4 @@ func (s *Set) Close() error {
 		s.self.ProgramAttached(name, false)
 	}
 	return err
-}
-
-// allocateOnUse makes every per-CPU hash map of spec (bpfleet's aggregation
-// maps: one value per possible CPU for each row) allocate its rows when
-// first used instead of all at load (BPF_F_NO_PREALLOC), on kernels whose
-// BPF memory allocator makes that safe in any program context (6.1 on, as
-// in sched_switch with the run queue locked). Their kernel memory then
-// follows the workloads there are, not max_entries × possible CPUs. On
-// older kernels they stay preallocated. Start-time tables (plain hash
-// maps, a row per event in flight) stay preallocated everywhere.
-func allocateOnUse(spec *ebpf.CollectionSpec, release string) {
-	if !atLeast(release, 6, 1) {
-		return
-	}
-	for _, m := range spec.Maps {
-		if m.Type == ebpf.PerCPUHash {
-			m.Flags |= unix.BPF_F_NO_PREALLOC
-		}
-	}
 }

@@ -70,21 +70,3 @@ func TestMemcgCharged(t *testing.T) {
 		}
 	}
 }
-
-// Per-CPU hash maps allocate rows on use from 6.1 on; plain hash maps and
-// older kernels keep preallocation.
-func TestAllocateOnUse(t *testing.T) {
-	spec := func() *ebpf.CollectionSpec {
-		return &ebpf.CollectionSpec{Maps: map[string]*ebpf.MapSpec{
-			"counts":  {Type: ebpf.PerCPUHash},
-			"pending": {Type: ebpf.Hash},
-		}}
-	}
-	for release, want := range map[string]uint32{"6.18.44-fc": unix.BPF_F_NO_PREALLOC, "6.1.0": unix.BPF_F_NO_PREALLOC, "6.0.9": 0, "5.15.0-91": 0} {
-		s := spec()
-		allocateOnUse(s, release)
-		if s.Maps["counts"].Flags != want || s.Maps["pending"].Flags != 0 {
-			t.Errorf("%s: per-CPU hash flags %#x, hash flags %#x; want %#x, 0", release, s.Maps["counts"].Flags, s.Maps["pending"].Flags, want)
-		}
-	}
-}

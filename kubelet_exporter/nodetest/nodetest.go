@@ -12,9 +12,8 @@
 // from Namespace, and pods must not automount a service-account token (no
 // kube-root-ca.crt ConfigMap is published) and must use imagePullPolicy
 // Never with testenv.BusyboxImage. A DaemonSet's pods need the
-// controller-manager's daemonset controller, which this harness does not
-// run (nor build): tests of a DaemonSet's pod template create its pods
-// bound to Name, as the controller would.
+// controller-manager's daemonset controller and the scheduler:
+// StartWithControlPlane (controlplane.go) runs both as well.
 //
 // The kubelet's root dir is a 256 MiB tmpfs (RootDir), so that nothing but
 // the node writes to its nodefs. Its cgroups live under the containerd's

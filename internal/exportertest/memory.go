@@ -1,12 +1,8 @@
 package exportertest
 
 import (
-	"bufio"
 	"fmt"
 	"os"
-	"path/filepath"
-	"strconv"
-	"strings"
 	"testing"
 
 	"github.com/cilium/ebpf"
@@ -80,39 +76,30 @@ func (m MapMemory) Used(cpus, hostCPUs int) uint64 {
 	return uint64(int64(m.Memlock) + (int64(cpus)-int64(hostCPUs))*int64(perCPU))
 }
 
-// HeldMaps returns the BPF maps pid holds, with their fdinfo fields and
-// names.
+// HeldMaps returns the BPF maps pid holds (HeldBPF), each as the kernel
+// describes it to a holder of the map (BPF_OBJ_GET_INFO_BY_FD and its
+// fdinfo memlock), with its rows counted.
 func HeldMaps(pid int) ([]MapMemory, error) {
-	proc := filepath.Join("/proc", strconv.Itoa(pid))
-	fds, err := os.ReadDir(filepath.Join(proc, "fd"))
+	held, err := HeldBPF(pid)
 	if err != nil {
-		return nil, fmt.Errorf("listing file descriptors: %w", err)
+		return nil, err
 	}
-	seen := map[ebpf.MapID]bool{}
 	var out []MapMemory
-	for _, fd := range fds {
-		target, err := os.Readlink(filepath.Join(proc, "fd", fd.Name()))
-		if err != nil || target != "anon_inode:bpf-map" {
-			continue
-		}
-		f, err := fdinfoFields(filepath.Join(proc, "fdinfo", fd.Name()))
+	for id := range held.Maps {
+		mp, err := ebpf.NewMapFromID(id)
 		if err != nil {
-			continue // closed meanwhile
+			continue // freed since
 		}
-		m := MapMemory{ID: ebpf.MapID(f["map_id"]), Type: ebpf.MapType(f["map_type"]), KeySize: f["key_size"],
-			ValueSize: f["value_size"], MaxEntries: f["max_entries"], Flags: f["map_flags"], Memlock: f["memlock"]}
-		if seen[m.ID] {
-			continue
-		}
-		seen[m.ID] = true
-		if mp, err := ebpf.NewMapFromID(m.ID); err == nil {
-			if info, err := mp.Info(); err == nil {
-				m.Name = info.Name
-			}
-			m.Rows = countRows(mp)
+		info, err := mp.Info()
+		if err != nil {
 			mp.Close()
+			return nil, fmt.Errorf("map %d: %w", id, err)
 		}
-		out = append(out, m)
+		memlock, _ := info.Memlock()
+		out = append(out, MapMemory{ID: id, Name: info.Name, Type: info.Type, KeySize: uint64(info.KeySize),
+			ValueSize: uint64(info.ValueSize), MaxEntries: uint64(info.MaxEntries), Flags: uint64(info.Flags),
+			Memlock: memlock, Rows: countRows(mp)})
+		mp.Close()
 	}
 	return out, nil
 }
@@ -132,28 +119,6 @@ func countRows(m *ebpf.Map) uint64 {
 		n++
 		prev = key
 	}
-}
-
-// fdinfoFields returns the numeric fields (decimal or 0x hex) of an fdinfo
-// file.
-func fdinfoFields(path string) (map[string]uint64, error) {
-	file, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer file.Close()
-	fields := map[string]uint64{}
-	s := bufio.NewScanner(file)
-	for s.Scan() {
-		key, value, ok := strings.Cut(s.Text(), ":")
-		if !ok {
-			continue
-		}
-		if n, err := strconv.ParseUint(strings.TrimSpace(value), 0, 64); err == nil {
-			fields[key] = n
-		}
-	}
-	return fields, s.Err()
 }
 
 // ReportMapMemory reports, as benchmark metrics, the kernel memory of the

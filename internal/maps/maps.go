@@ -268,36 +268,31 @@ func IsOverflow(id uint64) bool { return id == OverflowID }
 // companion's rows come back with ID OverflowID. entries is the number of
 // rows of m alone, for Loader.MapEntries.
 func ReadCountersFolded(m, overflow *ebpf.Map) (rows map[CounterKey]uint64, entries int, err error) {
-	if rows, err = ReadCounters(m); err != nil {
-		return nil, 0, err
-	}
-	entries = len(rows)
-	folded, err := ReadCounters(overflow)
-	if err != nil {
-		return nil, 0, err
-	}
-	for k, v := range folded {
-		k.ID = OverflowID
-		rows[k] += v
-	}
-	return rows, entries, nil
+	return readFolded(m, overflow, ReadCounters, func(k CounterKey) CounterKey { k.ID = OverflowID; return k }, addUint64)
 }
 
 // ReadHistogramsFolded reads a histogram map and its overflow companion;
 // the companion's rows come back with ID OverflowID. entries is the number
 // of rows of m alone.
 func ReadHistogramsFolded(m, overflow *ebpf.Map) (rows map[HistKey]HistValue, entries int, err error) {
-	if rows, err = ReadHistograms(m); err != nil {
+	return readFolded(m, overflow, ReadHistograms, func(k HistKey) HistKey { k.ID = OverflowID; return k }, HistValue.add)
+}
+
+// readFolded reads m and its overflow companion with read, adding the
+// companion's rows under fold(key).
+func readFolded[K comparable, V any](m, overflow *ebpf.Map, read func(*ebpf.Map) (map[K]V, error), fold func(K) K, add func(V, V) V) (map[K]V, int, error) {
+	rows, err := read(m)
+	if err != nil {
 		return nil, 0, err
 	}
-	entries = len(rows)
-	folded, err := ReadHistograms(overflow)
+	entries := len(rows)
+	folded, err := read(overflow)
 	if err != nil {
 		return nil, 0, err
 	}
 	for k, v := range folded {
-		k.ID = OverflowID
-		rows[k] = rows[k].add(v)
+		k = fold(k)
+		rows[k] = add(rows[k], v)
 	}
 	return rows, entries, nil
 }

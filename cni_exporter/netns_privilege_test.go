@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"testing"
@@ -36,11 +35,7 @@ func TestUnreadableNetnsAreCounted(t *testing.T) {
 		return nil
 	})
 
-	setpriv := exportertest.RequireCommand(t, "setpriv", "drops capabilities (util-linux)")
-	drop := "-sys_ptrace,-sys_admin"
-	cmd := exec.Command(setpriv, append([]string{"--bounding-set=" + drop, "--inh-caps=" + drop, binary},
-		exportertest.ListenArgs(args...)...)...)
-	reduced := exportertest.StartCmd(t, cmd)
+	reduced := exportertest.StartWithout(t, binary, []string{"sys_ptrace", "sys_admin"}, args...)
 	reduced.WaitForMetric(t, "cni_scrape_collector_success", "collector", map[string]float64{"netns": 1})
 	fams, err := reduced.Scrape()
 	if err != nil {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"os/exec"
 	"testing"
 
 	"github.com/bpfleet/bpfleet/internal/exportertest"
@@ -15,11 +14,8 @@ import (
 // retried: the pod may get them by a rollout), without crashing.
 func TestMissingCapabilityIsNamed(t *testing.T) {
 	testenv.RequireRoot(t)
-	setpriv := exportertest.RequireCommand(t, "setpriv", "drops capabilities (util-linux)")
-	drop := "-bpf,-perfmon,-sys_admin"
-	cmd := exec.Command(setpriv, append([]string{"--bounding-set=" + drop, "--inh-caps=" + drop, binary},
-		exportertest.ListenArgs("--collector.disable-defaults", "--collector.process", "--collector.tcp")...)...)
-	p := exportertest.StartCmd(t, cmd)
+	p := exportertest.StartWithout(t, binary, []string{"bpf", "perfmon", "sys_admin"},
+		"--collector.disable-defaults", "--collector.process", "--collector.tcp")
 	p.WaitForMetric(t, "kernel_scrape_collector_success", "collector", map[string]float64{"process": 0, "tcp": 0})
 	for _, c := range []string{"process", "tcp"} {
 		exportertest.Eventually(t, func() error {

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os/exec"
 	"regexp"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -219,4 +220,15 @@ func Eventually(tb testing.TB, check func() error) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// StartWithout runs binary as Start does, as root but without the named
+// capabilities (lower case, as setpriv(1) spells them: "perfmon",
+// "sys_ptrace"), dropped from its bounding and inheritable sets.
+func StartWithout(tb testing.TB, binary string, capabilities []string, args ...string) *Process {
+	tb.Helper()
+	setpriv := RequireCommand(tb, "setpriv", "drops capabilities (util-linux)")
+	drop := "-" + strings.Join(capabilities, ",-")
+	return StartCmd(tb, exec.Command(setpriv, append([]string{"--bounding-set=" + drop, "--inh-caps=" + drop, binary},
+		ListenArgs(args...)...)...))
 }

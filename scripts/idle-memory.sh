@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# idle-memory.sh reports the resident memory of an idle kernel_exporter and
-# the kernel memory of its BPF maps. Run as root from the repository root
-# after `make build`:
+# idle-memory.sh reports the resident memory of an idle exporter and the
+# kernel memory of its BPF maps. Run as root from the repository root after
+# `make build`:
 #
-#   scripts/idle-memory.sh [bin/kernel_exporter] [settle seconds]
+#   scripts/idle-memory.sh [bin/kernel_exporter] [settle seconds] [exporter flags...]
 #
 # It starts the exporter on a free loopback port, waits for /readyz, scrapes
 # /metrics once, waits, prints VmRSS and VmHWM from /proc/<pid>/status and the
@@ -12,8 +12,9 @@ set -euo pipefail
 
 bin=${1:-bin/kernel_exporter}
 settle=${2:-5}
+shift 2 || shift $#
 log=$(mktemp)
-"$bin" --web.listen-address=127.0.0.1:0 2>"$log" &
+"$bin" --web.listen-address=127.0.0.1:0 "$@" 2>"$log" &
 pid=$!
 trap 'kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; rm -f "$log"' EXIT
 
@@ -33,7 +34,9 @@ series=$(curl -sf "http://$addr/metrics" | grep -vc '^#')
 sleep "$settle"
 
 echo "series served: $series"
-grep -E '^(VmRSS|VmHWM):' "/proc/$pid/status"
+# RssAnon is the process's own memory (Go heap, stacks); RssFile is mostly
+# the executable's pages, shared page cache that the kernel can reclaim.
+grep -E '^(VmRSS|VmHWM|RssAnon|RssFile):' "/proc/$pid/status"
 # Each BPF map descriptor's fdinfo names the map and the memory it charges;
 # a map held by several descriptors counts once.
 for f in /proc/"$pid"/fdinfo/*; do

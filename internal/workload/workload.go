@@ -88,6 +88,9 @@ type Resolver struct {
 	grain    Granularity
 	kubelet  string    // KubeletRoot, cleaned, without a trailing slash
 	watch    watchDeps // set by the component: what Run needs
+	// outside is set once a pod-shaped cgroup was seen outside the kubelet's
+	// cgroup root, and warned about (once: one misconfiguration, one line).
+	outside atomic.Bool
 }
 
 // entry is a cached lookup. complete is false while the CRI endpoint has
@@ -262,6 +265,14 @@ func (r *Resolver) Container(cgroupPath string) (Container, bool) {
 	}
 	rel, under := strings.CutPrefix(cgroupPath, r.kubelet+"/")
 	if !under || !strings.HasPrefix(rel, "kubepods") {
+		if r.outside.CompareAndSwap(false, true) {
+			kubelet := r.kubelet
+			if kubelet == "" {
+				kubelet = "/"
+			}
+			r.logger.Warn("A pod's container cgroup is outside the kubelet cgroup root: containers there get no pod labels. Set --workload.kubelet-cgroup-root to the kubelet's --cgroup-root.",
+				"cgroup", cgroupPath, "kubelet_cgroup_root", kubelet)
+		}
 		return Container{}, false
 	}
 	return c, true

@@ -1,7 +1,9 @@
 package workload
 
 import (
+	"bytes"
 	"context"
+	"log/slog"
 	"strings"
 	"testing"
 
@@ -261,5 +263,29 @@ func TestPodLabelsOnlyUnderTheKubeletRoot(t *testing.T) {
 		if _, ok := r.Container(path); ok != (path == real) {
 			t.Errorf("Container(%s) ok = %v, want %v", path, ok, path == real)
 		}
+	}
+}
+
+// A pod's container cgroup outside the kubelet's cgroup root (the flag left
+// at "/" on a node whose kubelet runs with --cgroup-root=/kubelet) is
+// warned about once, naming the flag and the first such cgroup.
+func TestPodOutsideTheKubeletRootIsWarnedOnce(t *testing.T) {
+	v2RootOrSkip(t)
+	var buf bytes.Buffer
+	r := newTestResolver(t, Options{Logger: slog.New(slog.NewTextHandler(&buf, nil))})
+	first := "/kubelet/kubepods/besteffort/pod" + testUID + "/" + testID
+	second := "/kubelet/kubepods/burstable/pod" + testUID + "/" + testID
+	for _, p := range []string{first, second, first} {
+		if _, ok := r.Container(p); ok {
+			t.Errorf("Container(%s) ok = true outside the kubelet root", p)
+		}
+	}
+	if _, ok := r.Container("/kubepods/besteffort/pod" + testUID + "/" + testID); !ok {
+		t.Error("Container under the kubelet root: ok = false")
+	}
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if len(lines) != 1 || !strings.Contains(lines[0], "--workload.kubelet-cgroup-root") ||
+		!strings.Contains(lines[0], "cgroup="+first) || !strings.Contains(lines[0], "kubelet_cgroup_root=/") {
+		t.Errorf("log = %q, want one warning naming the flag and %s", buf.String(), first)
 	}
 }

@@ -73,7 +73,7 @@ func BenchmarkKeyspacePass(b *testing.B) {
 		}
 		ranges1, sent1 := etcdLoad(b, e.Endpoint)
 		b.ReportMetric(took, "pass-s")
-		b.ReportMetric(float64(peakRSS(b, p.Pid()))/(1<<20), "exporter-peak-RSS-MiB")
+		b.ReportMetric(float64(exportertest.ProcStatus(b, p.Pid(), "VmHWM"))/(1<<20), "exporter-peak-RSS-MiB")
 		b.ReportMetric(ranges1-ranges0, "etcd-range-requests")
 		b.ReportMetric((sent1-sent0)/(1<<20), "etcd-sent-MiB")
 		p.Terminate(b)
@@ -106,24 +106,4 @@ func etcdLoad(b *testing.B, endpoint string) (ranges, sent float64) {
 		}
 	}
 	return ranges, sent
-}
-
-// peakRSS returns VmHWM of process pid in bytes.
-func peakRSS(b *testing.B, pid int) int64 {
-	b.Helper()
-	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		b.Fatal(err)
-	}
-	for _, line := range strings.Split(string(status), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			if err != nil {
-				b.Fatal(err)
-			}
-			return kb << 10
-		}
-	}
-	b.Fatal("no VmHWM")
-	return 0
 }

@@ -108,7 +108,7 @@ func BenchmarkChurn(b *testing.B) {
 		}
 		slices.Sort(scrapes)
 		b.ReportMetric(float64(n)/churned.Seconds(), "cgroups/s")
-		b.ReportMetric(float64(peakRSS(b, p.Pid()))/(1<<20), "peak-RSS-MiB")
+		b.ReportMetric(float64(exportertest.ProcStatus(b, p.Pid(), "VmHWM"))/(1<<20), "peak-RSS-MiB")
 		b.ReportMetric(float64(scrapes[len(scrapes)/2].Milliseconds()), "scrape-p50-ms")
 		b.ReportMetric(float64(scrapes[len(scrapes)-1].Milliseconds()), "scrape-max-ms")
 		b.ReportMetric(float64(peakSeries), "peak-exec-series")
@@ -136,23 +136,4 @@ func churnOne(dir string) error {
 		return fmt.Errorf("/bin/true in %s: %w", dir, err)
 	}
 	return os.Remove(dir)
-}
-
-// peakRSS returns the process's peak resident set size (VmHWM) in bytes.
-func peakRSS(tb testing.TB, pid int) int64 {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	for line := range strings.Lines(string(data)) {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			if err != nil {
-				tb.Fatal(err)
-			}
-			return kb << 10
-		}
-	}
-	tb.Fatal("no VmHWM in /proc/pid/status")
-	return 0
 }

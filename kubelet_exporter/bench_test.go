@@ -7,8 +7,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"strconv"
-	"strings"
 	"testing"
 
 	stats "k8s.io/kubelet/pkg/apis/stats/v1alpha1"
@@ -42,23 +40,6 @@ func summaryOfPods(b *testing.B, n int) []byte {
 	return out
 }
 
-// procStatus returns a field of /proc/<pid>/status in bytes (VmRSS, VmHWM).
-func procStatus(b *testing.B, pid int, field string) float64 {
-	b.Helper()
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		b.Fatal(err)
-	}
-	for line := range strings.Lines(string(raw)) {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == field+":" {
-			kb, _ := strconv.ParseFloat(f[1], 64)
-			return kb * 1024
-		}
-	}
-	b.Fatalf("no %s in /proc/%d/status", field, pid)
-	return 0
-}
-
 // BenchmarkScrape500Pods: the exporter binary scraped while its kubelet
 // serves a 500-pod summary (a TLS server replaying the reply built from
 // the real kubelet's: the real kubelet here cannot run 500 pods). Reports
@@ -78,7 +59,7 @@ func BenchmarkScrape500Pods(b *testing.B) {
 	p := exportertest.Start(b, binary, "--kubelet.address="+srv.URL, "--kubelet.ca-file="+ca,
 		"--kubelet.token-file="+dir+"/token", "--kubelet.min-interval=0s")
 	defer p.Terminate(b)
-	idle := procStatus(b, p.Pid(), "VmRSS")
+	idle := float64(exportertest.ProcStatus(b, p.Pid(), "VmRSS"))
 	p.WaitForMetric(b, "kubelet_summary_scrape_collector_success", "collector", map[string]float64{"summary": 1})
 	b.ResetTimer()
 	for range b.N {
@@ -89,5 +70,5 @@ func BenchmarkScrape500Pods(b *testing.B) {
 	b.StopTimer()
 	b.ReportMetric(float64(len(body)), "reply-bytes")
 	b.ReportMetric(idle, "idle-rss-bytes")
-	b.ReportMetric(procStatus(b, p.Pid(), "VmHWM"), "peak-rss-bytes")
+	b.ReportMetric(float64(exportertest.ProcStatus(b, p.Pid(), "VmHWM")), "peak-rss-bytes")
 }

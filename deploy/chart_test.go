@@ -414,14 +414,21 @@ func yesNo(b bool) string {
 // readmeFacts reads the rows of the table under "### What each exporter
 // gets" in deploy/README.md: exporter -> the other cells joined by " | ".
 func readmeFacts(t *testing.T) map[string]string {
+	return readmeTable(t, "What each exporter gets", 0)
+}
+
+// readmeTable reads the rows of the first table under "### <heading>" in
+// deploy/README.md: exporter -> its cells after the first, joined by " | ",
+// all of them, or only the first n when n > 0.
+func readmeTable(t *testing.T, heading string, n int) map[string]string {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join(Root(), "deploy", "README.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, after, ok := strings.Cut(string(data), "\n### What each exporter gets\n")
+	_, after, ok := strings.Cut(string(data), "\n### "+heading+"\n")
 	if !ok {
-		t.Fatal(`deploy/README.md has no "### What each exporter gets" section`)
+		t.Fatalf("deploy/README.md has no %q section", "### "+heading)
 	}
 	out := map[string]string{}
 	for _, line := range strings.Split(after, "\n") {
@@ -433,9 +440,40 @@ func readmeFacts(t *testing.T) map[string]string {
 		}
 		cells := strings.Split(strings.Trim(line, "| "), " | ")
 		name := strings.TrimSuffix(strings.Trim(cells[0], "`"), "_exporter")
-		out[name] = strings.Join(cells[1:], " | ")
+		cells = cells[1:]
+		if n > 0 && len(cells) > n {
+			cells = cells[:n]
+		}
+		out[name] = strings.Join(cells, " | ")
 	}
 	return out
+}
+
+// TestResourcesTable: each exporter's CPU request, memory request and
+// memory limit are what deploy/README.md's resources table says (the
+// figures measured there are why).
+func TestResourcesTable(t *testing.T) {
+	readme := readmeTable(t, "Resources", 3)
+	seen := map[string]bool{}
+	for _, obj := range render(t, Options{Values: allOn()}) {
+		tpl := obj.PodTemplate()
+		if tpl == nil {
+			continue
+		}
+		e := obj.Exporter()
+		if seen[e] {
+			continue // kubeapi's shards share one template
+		}
+		seen[e] = true
+		r := tpl.Spec.Containers[0].Resources
+		got := fmt.Sprintf("`%s` | `%s` | `%s`", r.Requests.Cpu(), r.Requests.Memory(), r.Limits.Memory())
+		if readme[e] != got {
+			t.Errorf("%s: chart renders %s; deploy/README.md's resources row says %s", e, got, readme[e])
+		}
+	}
+	if len(seen) != len(Exporters) || len(readme) != len(Exporters) {
+		t.Errorf("%d exporters rendered, %d rows in the resources table; want %d each", len(seen), len(readme), len(Exporters))
+	}
 }
 
 // TestRBAC pins every ClusterRole: kubeapi's is kubeapi_exporter/rbac.yaml,

@@ -6,6 +6,7 @@ require (
 	github.com/bpfleet/bpfleet/internal v0.0.0
 	github.com/bpfleet/bpfleet/kubeapi_exporter v0.0.0
 	github.com/bpfleet/bpfleet/kubelet_exporter v0.0.0
+	github.com/bpfleet/bpfleet/systemd_exporter v0.0.0
 	github.com/google/go-containerregistry v0.22.1
 	github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring v0.95.2
 	github.com/prometheus/client_model v0.6.3
@@ -96,3 +97,5 @@ replace github.com/bpfleet/bpfleet/internal => ../internal
 replace github.com/bpfleet/bpfleet/kubeapi_exporter => ../kubeapi_exporter
 
 replace github.com/bpfleet/bpfleet/kubelet_exporter => ../kubelet_exporter
+
+replace github.com/bpfleet/bpfleet/systemd_exporter => ../systemd_exporter

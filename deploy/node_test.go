@@ -37,6 +37,26 @@ var nodeExporters = []struct {
 	{"dns", []string{"dns"}},
 	{"cni", []string{"drops", "ipam", "netns", "plugins"}},
 	{"cri", []string{"cri", "oom"}},
+	{"kubelet", []string{"summary"}},
+	{"kubeapi", []string{"client", "events", "pods", "writes"}},
+}
+
+// metricNamespace is the prefix of exporter e's metrics.
+func metricNamespace(e string) string {
+	if e == "kubelet" {
+		return "kubelet_summary"
+	}
+	return e
+}
+
+// podNamespace is the namespace of exporter e's pods: the API readers run
+// in the chart's restricted namespace, the eBPF exporters in its
+// privileged one.
+func podNamespace(e string) string {
+	if e == "kubelet" || e == "kubeapi" || e == "etcd" {
+		return "bpfleet"
+	}
+	return "bpfleet-node"
 }
 
 // imageRef matches the image of a generated manifest.
@@ -51,19 +71,35 @@ var plainClient = &http.Client{Timeout: 5 * time.Second}
 // mounts it) and, for cni, the CNI directories (everywhere: cni_exporter
 // mounts them at their host paths, which its flags name), and for kernel
 // and dns the kubelet's cgroup root, which is not "/" on the test node.
-func nodeManifest(t *testing.T, node *nodetest.Node, e string) string {
+func nodeManifest(t *testing.T, node *nodetest.Node, cp *nodetest.ControlPlane, e string) string {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(ManifestsDir(), e+".yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := string(b)
+	s := readManifest(t, e)
 	socket := strings.TrimPrefix(node.Containerd.Endpoint, "unix://")
 	replace := func(old, new string) {
 		if !strings.Contains(s, old) {
 			t.Fatalf("manifests/%s.yaml has no %q", e, old)
 		}
 		s = strings.ReplaceAll(s, old, new)
+	}
+	if e == "kubeapi" {
+		// No kube-proxy and no cluster DNS run here, and the pods have no
+		// default route: the pod reaches the API server through the
+		// node's forwarder on the bridge (ControlPlane.APIServerPort)
+		// under the name kubernetes.default.svc, which the API server's
+		// certificate names. In-cluster configuration reads the
+		// address from these two variables (a container's own env wins
+		// over the kubelet's service env); on a real node they are the
+		// kubernetes Service's, which kube-proxy routes.
+		insertAfter(t, &s, e, "      enableServiceLinks: false\n", fmt.Sprintf(
+			"      hostAliases:\n      - ip: %q\n        hostnames: [kubernetes.default.svc]\n", node.NodeIP))
+		insertAfter(t, &s, e, "          - --total-shards=1\n", fmt.Sprintf(
+			"        env:\n        - name: KUBERNETES_SERVICE_HOST\n          value: kubernetes.default.svc\n        - name: KUBERNETES_SERVICE_PORT\n          value: %q\n", fmt.Sprint(cp.APIServerPort)))
+		return s
+	}
+	if e == "kubelet" {
+		// As on a real node: the kubelet serves at status.hostIP:10250
+		// with a certificate that the service account's ca.crt verifies.
+		return s
 	}
 	replace("path: /run/containerd/containerd.sock", "path: "+socket)
 	if e == "kernel" || e == "dns" {
@@ -86,12 +122,58 @@ func nodeManifest(t *testing.T, node *nodetest.Node, e string) string {
 	return s
 }
 
+// readManifest returns exporter e's generated manifest.
+func readManifest(t *testing.T, e string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(ManifestsDir(), e+".yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// insertAfter inserts text after the one occurrence of after in *s, the
+// manifest of exporter e.
+func insertAfter(t *testing.T, s *string, e, after, text string) {
+	t.Helper()
+	if strings.Count(*s, after) != 1 {
+		t.Fatalf("manifests/%s.yaml has %d times %q, want 1", e, strings.Count(*s, after), after)
+	}
+	i := strings.Index(*s, after) + len(after)
+	*s = (*s)[:i] + text + (*s)[i:]
+}
+
 // nodeEnv is a node with the manifests applied.
 type nodeEnv struct {
 	node       *nodetest.Node
 	cp         *nodetest.ControlPlane
 	kubeconfig string
 	manifests  map[string]string
+	license    []byte
+}
+
+// importImage builds the image that exporter e's manifest m names, as
+// `make images` does, and imports it into the node's containerd.
+func (n *nodeEnv) importImage(t *testing.T, e, m string) {
+	t.Helper()
+	ref := imageRef.FindStringSubmatch(m)
+	if ref == nil || ref[2] != e {
+		t.Fatalf("manifests/%s.yaml: image %v", e, ref)
+	}
+	bin, err := BuildBinary(Root(), e, ref[3], "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	archive, err := BuildImage(ImageSpec{Exporter: e, Version: ref[3], Binary: bin, License: n.license, Registry: ref[1]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	socket := strings.TrimPrefix(n.node.Containerd.Endpoint, "unix://")
+	ctr := exec.Command("ctr", "--address", socket, "-n", "k8s.io", "images", "import", "--snapshotter", "overlayfs", "-")
+	ctr.Stdin = bytes.NewReader(archive)
+	if out, err := ctr.CombinedOutput(); err != nil {
+		t.Fatalf("ctr images import: %v: %s", err, out)
+	}
 }
 
 func (n *nodeEnv) kubectl(t *testing.T, stdin string, args ...string) string {
@@ -105,23 +187,40 @@ func (n *nodeEnv) kubectl(t *testing.T, stdin string, args ...string) string {
 	return string(out)
 }
 
-// exporterPod waits until exporter e's DaemonSet has its one pod, other
-// than not, scheduled, updated and (when ready) Ready, and returns it.
+// exporterPod waits until exporter e's DaemonSet (kubeapi, etcd: Deployment) has
+// its one pod, other than not, scheduled, updated and (when ready) Ready,
+// and returns it.
 func (n *nodeEnv) exporterPod(t *testing.T, e string, ready bool, not string) *corev1.Pod {
 	t.Helper()
 	ctx := context.Background()
 	var pod *corev1.Pod
-	n.node.Eventually(t, e+"-exporter's DaemonSet pod", func() error {
+	ns := podNamespace(e)
+	n.node.Eventually(t, e+"-exporter's pod", func() error {
 		n.cp.Alive(t)
-		ds, err := n.node.Cluster.Admin.AppsV1().DaemonSets("bpfleet-node").Get(ctx, e+"-exporter", metav1.GetOptions{})
-		if err != nil {
-			return err
+		if e == "kubeapi" || e == "etcd" {
+			name := e + "-exporter"
+			if e == "kubeapi" {
+				name += "-shard-0"
+			}
+			d, err := n.node.Cluster.Admin.AppsV1().Deployments(ns).Get(ctx, name, metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			st := d.Status
+			if st.Replicas != 1 || st.UpdatedReplicas != 1 || st.ObservedGeneration != d.Generation || (ready && st.ReadyReplicas != 1) {
+				return fmt.Errorf("Deployment status %+v", st)
+			}
+		} else {
+			ds, err := n.node.Cluster.Admin.AppsV1().DaemonSets(ns).Get(ctx, e+"-exporter", metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			st := ds.Status
+			if st.DesiredNumberScheduled != 1 || st.UpdatedNumberScheduled != 1 || st.ObservedGeneration != ds.Generation || (ready && st.NumberReady != 1) {
+				return fmt.Errorf("DaemonSet status %+v", st)
+			}
 		}
-		st := ds.Status
-		if st.DesiredNumberScheduled != 1 || st.UpdatedNumberScheduled != 1 || st.ObservedGeneration != ds.Generation || (ready && st.NumberReady != 1) {
-			return fmt.Errorf("DaemonSet status %+v", st)
-		}
-		pods, err := n.node.Cluster.Admin.CoreV1().Pods("bpfleet-node").List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/name=" + e + "-exporter"})
+		pods, err := n.node.Cluster.Admin.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/name=" + e + "-exporter"})
 		if err != nil {
 			return err
 		}
@@ -173,10 +272,10 @@ func (n *nodeEnv) scrapeCollectors(t *testing.T, pod *corev1.Pod, e string, coll
 		if mfs, err = scrape(plainClient, url); err != nil {
 			return err
 		}
-		got := collectorValues(mfs, e+"_scrape_collector_success")
+		got := collectorValues(mfs, metricNamespace(e)+"_scrape_collector_success")
 		for _, c := range collectors {
 			if _, ok := got[c]; !ok {
-				return fmt.Errorf("no %s_scrape_collector_success{collector=%q} yet: %v", e, c, got)
+				return fmt.Errorf("no %s_scrape_collector_success{collector=%q} yet: %v", metricNamespace(e), c, got)
 			}
 		}
 		return nil
@@ -206,15 +305,20 @@ func sumOf(mfs map[string]*dto.MetricFamily, name string, kv ...string) (float64
 	return sum, n
 }
 
-// TestManifestsOnNode deploys the generated manifests of kernel, dns, cni
-// and cri exporters on a real node (kube-apiserver, kube-controller-manager,
-// kube-scheduler and kubelet v1.37.2 on a real containerd), with the images
-// `make images` builds imported as they are. The only changes to the
-// manifests are the node's: its CRI socket, its CNI directories (cni) and
-// its kubelet's cgroup root (kernel, dns: it is not "/" here). The
-// DaemonSet controller creates each pod, the scheduler binds it, the
-// kubelet runs it with the manifest's security context and its readiness
-// probe makes it Ready; then, through the pod IPs:
+// TestManifestsOnNode deploys the generated manifests of kernel, dns, cni,
+// cri, kubelet and kubeapi exporters on a real node (kube-apiserver,
+// kube-controller-manager, kube-scheduler and kubelet v1.37.2 on a real
+// containerd), with the images `make images` builds imported as they are.
+// The only changes to the manifests are the node's: its CRI socket, its
+// CNI directories (cni), its kubelet's cgroup root (kernel, dns: it is not
+// "/" here) and, for kubeapi, the API server's address (no kube-proxy or
+// cluster DNS runs here; see nodeManifest). kubelet_exporter's is applied
+// unchanged: the node's kubelet serves at status.hostIP:10250 with a
+// certificate the service account's ca.crt verifies, as on a real node
+// (nodetest.StartWithControlPlane). The DaemonSet and Deployment
+// controllers create each pod, the scheduler binds it, the kubelet runs it
+// with the manifest's security context and service account and its
+// readiness probe makes it Ready; then, through the pod IPs:
 //   - every collector of every exporter succeeds, and none restarted;
 //   - a workload pod that runs /bin/true 7 times raises kernel_exporter's
 //     kernel_process_execs_total of its namespace and pod by exactly 7;
@@ -224,9 +328,23 @@ func sumOf(mfs map[string]*dto.MetricFamily, name string, kv ...string) (float64
 //   - two pods that exit 3 and 4 raise cni_plugin_invocations_total of
 //     the bridge's successful ADDs by exactly 2, and cri_exporter counts one
 //     exit of each with reason error and its exit code;
+//   - kubelet_exporter passed its permission check, and serves exactly
+//     the two pods of a namespace, one's emptyDir usage after it wrote
+//     5 MiB and its capacity (the node's 256 MiB tmpfs); without the
+//     chart's ClusterRoleBinding the kubelet answers 403 and the
+//     collector fails, applied again it succeeds (kubeletSummary);
+//   - kubeapi_exporter counts exactly the 3 Warning Events, 2 container
+//     terminations with reason Error and 2 pods scheduled of a namespace
+//     (kubeAPICounts);
 //   - kernel's manifest applied again without PERFMON replaces the pod,
 //     which keeps running, reports its tracing collectors failed and names
-//     the capability in its log.
+//     the capability in its log;
+//   - systemd_exporter's manifest, its two host paths pointed at a real
+//     systemd booted in systemd-nspawn (this host runs none), counts a
+//     service's 3 failures and restarts exactly (systemdOnNode);
+//   - etcd_exporter, rendered by the chart for an http:// etcd, counts the
+//     cluster's ConfigMaps in etcd, then 3 puts and 1 delete, exactly
+//     (etcdKeyspace).
 func TestManifestsOnNode(t *testing.T) {
 	testenv.RequireRoot(t)
 	if _, err := exec.LookPath("kubectl"); err != nil {
@@ -245,29 +363,12 @@ func TestManifestsOnNode(t *testing.T) {
 	t.Cleanup(func() { removePodLogs(t, replaced, hadLogs) })
 	node, cp := nodetest.StartWithControlPlane(t)
 	env := &nodeEnv{node: node, cp: cp, kubeconfig: node.Cluster.Kubeconfig(t, kubetest.AdminToken, node.Cluster.URL()), manifests: map[string]string{}}
-	lic := license(t)
-	socket := strings.TrimPrefix(node.Containerd.Endpoint, "unix://")
+	env.license = license(t)
 	var all bytes.Buffer
 	for _, x := range nodeExporters {
-		m := nodeManifest(t, node, x.name)
+		m := nodeManifest(t, node, cp, x.name)
 		env.manifests[x.name] = m
-		ref := imageRef.FindStringSubmatch(m)
-		if ref == nil || ref[2] != x.name {
-			t.Fatalf("manifests/%s.yaml: image %v", x.name, ref)
-		}
-		bin, err := BuildBinary(Root(), x.name, ref[3], "test")
-		if err != nil {
-			t.Fatal(err)
-		}
-		archive, err := BuildImage(ImageSpec{Exporter: x.name, Version: ref[3], Binary: bin, License: lic, Registry: ref[1]})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctr := exec.Command("ctr", "--address", socket, "-n", "k8s.io", "images", "import", "--snapshotter", "overlayfs", "-")
-		ctr.Stdin = bytes.NewReader(archive)
-		if out, err := ctr.CombinedOutput(); err != nil {
-			t.Fatalf("ctr images import: %v: %s", err, out)
-		}
+		env.importImage(t, x.name, m)
 		all.WriteString(m)
 	}
 	env.kubectl(t, all.String(), "apply", "-f", "-")
@@ -280,7 +381,7 @@ func TestManifestsOnNode(t *testing.T) {
 		t.Run(x.name, func(t *testing.T) {
 			pod := pods[x.name]
 			mfs := env.scrapeCollectors(t, pod, x.name, x.collectors)
-			success := collectorValues(mfs, x.name+"_scrape_collector_success")
+			success := collectorValues(mfs, metricNamespace(x.name)+"_scrape_collector_success")
 			var ok []string
 			for c, v := range success {
 				if v == 1 {
@@ -404,6 +505,9 @@ func TestManifestsOnNode(t *testing.T) {
 		}
 	})
 
+	t.Run("kubelet summary of workload pods", func(t *testing.T) { env.kubeletSummary(t, pods["kubelet"]) })
+	t.Run("kubeapi events and terminations", func(t *testing.T) { env.kubeAPICounts(t, pods["kubeapi"]) })
+
 	t.Run("kernel without PERFMON", func(t *testing.T) {
 		old := pods["kernel"]
 		const caps = `add: ["BPF","PERFMON","DAC_READ_SEARCH"]`
@@ -424,10 +528,14 @@ func TestManifestsOnNode(t *testing.T) {
 				t.Errorf("collector %s success %v, want 0", c, v)
 			}
 		}
-		log := env.containerLog(t, pod)
-		if !strings.Contains(log, "the exporter lacks CAP_PERFMON") {
-			t.Errorf("the log does not name CAP_PERFMON:\n%s", log)
-		}
+		// The collectors' failure is served before containerd has
+		// necessarily written its log line.
+		node.Eventually(t, "the log naming CAP_PERFMON", func() error {
+			if log := env.containerLog(t, pod); !strings.Contains(log, "the exporter lacks CAP_PERFMON") {
+				return fmt.Errorf("the log does not name CAP_PERFMON:\n%s", log)
+			}
+			return nil
+		})
 		p, err := node.Cluster.Admin.CoreV1().Pods("bpfleet-node").Get(context.Background(), pod.Name, metav1.GetOptions{})
 		if err != nil {
 			t.Fatal(err)
@@ -436,6 +544,12 @@ func TestManifestsOnNode(t *testing.T) {
 			t.Errorf("the exporter without PERFMON: state %+v, %d restarts; want running, never restarted", st.State, st.RestartCount)
 		}
 	})
+
+	t.Run("systemd on a booted systemd", func(t *testing.T) {
+		env.systemdOnNode(t, func(pod *corev1.Pod) { replaced = append(replaced, pod) })
+	})
+
+	t.Run("etcd keyspace of the cluster's etcd", env.etcdKeyspace)
 }
 
 // seriesWith returns the label sets of metric name with a value containing
@@ -458,15 +572,21 @@ func seriesWith(mfs map[string]*dto.MetricFamily, name, sub string) []string {
 
 // workload runs a busybox pod name in namespace shop, bound by the
 // scheduler, whose script runs steps one at a time: before each step and
-// after the last it waits on a FIFO in an emptyDir, and each call of next
-// lets the next step run (written from the host, so that nothing runs in
-// the pod but its steps).
+// after the last it waits on a FIFO of its own in an emptyDir, and each
+// call of next lets the next step run (written from the host, so that
+// nothing runs in the pod but its steps). One FIFO per wait: a read that
+// reopened the FIFO just written, before the host closed it, would not
+// wait.
 func (n *nodeEnv) workload(t *testing.T, name string, steps ...string) (*corev1.Pod, func()) {
 	t.Helper()
 	n.node.Namespace(t, "shop")
-	script := "mkfifo /w/go; read x < /w/go;"
-	for _, s := range steps {
-		script += " " + strings.TrimSuffix(strings.TrimSpace(s), ";") + "; read x < /w/go;"
+	fifos := "mkfifo"
+	for i := range len(steps) + 1 {
+		fifos += fmt.Sprintf(" /w/go%d", i)
+	}
+	script := fifos + "; read x < /w/go0;"
+	for i, s := range steps {
+		script += " " + strings.TrimSuffix(strings.TrimSpace(s), ";") + fmt.Sprintf("; read x < /w/go%d;", i+1)
 	}
 	no := false
 	pod := &corev1.Pod{
@@ -485,19 +605,23 @@ func (n *nodeEnv) workload(t *testing.T, name string, steps ...string) (*corev1.
 	if err != nil {
 		t.Fatal(err)
 	}
-	fifo := filepath.Join(n.node.RootDir, "pods", string(created.UID), "volumes", "kubernetes.io~empty-dir", "w", "go")
-	n.node.Eventually(t, "the workload waiting on "+fifo, func() error {
-		fi, err := os.Stat(fifo)
+	dir := filepath.Join(n.node.RootDir, "pods", string(created.UID), "volumes", "kubernetes.io~empty-dir", "w")
+	last := filepath.Join(dir, fmt.Sprintf("go%d", len(steps)))
+	n.node.Eventually(t, "the workload's FIFOs in "+dir, func() error {
+		fi, err := os.Stat(last)
 		if err != nil {
 			return err
 		}
 		if fi.Mode()&os.ModeNamedPipe == 0 {
-			return fmt.Errorf("%s is not a FIFO", fifo)
+			return fmt.Errorf("%s is not a FIFO", last)
 		}
 		return nil
 	})
+	step := 0
 	next := func() {
 		t.Helper()
+		fifo := filepath.Join(dir, fmt.Sprintf("go%d", step))
+		step++
 		f, err := os.OpenFile(fifo, os.O_WRONLY, 0)
 		if err != nil {
 			t.Fatal(err)
@@ -545,10 +669,17 @@ func startDNSResponder(t *testing.T, ip net.IP) *atomic.Int64 {
 // bound by the scheduler, and waits until it reaches phase.
 func (n *nodeEnv) pod(t *testing.T, name string, command []string, phase corev1.PodPhase) {
 	t.Helper()
-	n.node.Namespace(t, "shop")
+	n.podIn(t, "shop", name, command, phase, nil)
+}
+
+// podIn is pod in namespace ns, with volume (when not nil) mounted at
+// /<its name>.
+func (n *nodeEnv) podIn(t *testing.T, ns, name string, command []string, phase corev1.PodPhase, volume *corev1.Volume) {
+	t.Helper()
+	n.node.Namespace(t, ns)
 	no := false
 	pod := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: name},
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
 		Spec: corev1.PodSpec{
 			AutomountServiceAccountToken: &no,
 			RestartPolicy:                corev1.RestartPolicyNever,
@@ -557,12 +688,16 @@ func (n *nodeEnv) pod(t *testing.T, name string, command []string, phase corev1.
 			}},
 		},
 	}
+	if volume != nil {
+		pod.Spec.Volumes = []corev1.Volume{*volume}
+		pod.Spec.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: volume.Name, MountPath: "/" + volume.Name}}
+	}
 	ctx := context.Background()
-	if _, err := n.node.Cluster.Admin.CoreV1().Pods("shop").Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+	if _, err := n.node.Cluster.Admin.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	n.node.Eventually(t, "pod "+name+" "+string(phase), func() error {
-		p, err := n.node.Cluster.Admin.CoreV1().Pods("shop").Get(ctx, name, metav1.GetOptions{})
+	n.node.Eventually(t, "pod "+ns+"/"+name+" "+string(phase), func() error {
+		p, err := n.node.Cluster.Admin.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
 		if err != nil {
 			return err
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -24,8 +25,9 @@ import (
 // with the not-ready taint (nodelifecycle removes it once the node is
 // Ready), namespaces their default ServiceAccount and the cluster CA
 // ConfigMap that projected tokens mount, and the garbage collector that
-// deletes a DaemonSet's pods with it.
-var ControlPlaneControllers = []string{"daemonset", "serviceaccount", "serviceaccount-token", "namespace", "garbagecollector", "nodelifecycle", "root-ca-cert-publisher"}
+// deletes a DaemonSet's pods with it; deployment and replicaset for a
+// Deployment's pods.
+var ControlPlaneControllers = []string{"daemonset", "deployment", "replicaset", "serviceaccount", "serviceaccount-token", "namespace", "garbagecollector", "nodelifecycle", "root-ca-cert-publisher"}
 
 // ControlPlaneBinary returns the path of kube-controller-manager or
 // kube-scheduler v1.37.2, built by scripts/test-deps.d/kubelet.sh; without
@@ -51,8 +53,22 @@ type ControlPlane struct {
 	PodGateway net.IP
 	// ControllerManagerLog and SchedulerLog are the two logs.
 	ControllerManagerLog, SchedulerLog string
+	// RootCAFile is the controller-manager's --root-ca-file, which every
+	// namespace's kube-root-ca.crt ConfigMap publishes and every projected
+	// service-account volume mounts as ca.crt: the API server's CA
+	// followed by the kubelet's (Node.CAFile), as on a cluster whose
+	// kubelets' serving certificates the cluster CA signs (kubeadm's
+	// serverTLSBootstrap), so that a pod verifies both.
+	RootCAFile string
+	// APIServerPort is the port on PodGateway where a TCP forwarder
+	// (Forward) passes pods' connections to the API server, which
+	// listens on loopback only: on a real node kube-proxy routes the
+	// kubernetes Service to it, and this node has no kube-proxy and its
+	// pods no default route. TLS is the API server's own, end to end.
+	APIServerPort int
 
-	procs []*controlProc
+	procs     []*controlProc
+	listeners []net.Listener
 }
 
 type controlProc struct {
@@ -67,27 +83,45 @@ type controlProc struct {
 // node as on a real cluster. It also gives the host an address on the
 // containerd's CNI bridge (PodGateway), so that pods are reachable from the
 // host as on a real node: a connected route only, no forwarding and no
-// masquerading; the bridge goes with the containerd's cleanup. It waits
-// until the node has lost its not-ready taint. The test's cleanup stops
-// both before the node's own teardown.
+// masquerading; the bridge goes with the containerd's cleanup. That
+// address is the node's InternalIP (Node.NodeIP, the kubelet's --node-ip),
+// where the kubelet serves on its default port 10250 with a certificate
+// for it, so that a pod reaches its node's kubelet at status.hostIP:10250
+// as on a real node; RootCAFile and APIServerPort say how pods verify the
+// kubelet and reach the API server. It waits until the node has lost its
+// not-ready taint. The test's cleanup stops both before the node's own
+// teardown.
 func StartWithControlPlane(tb testing.TB) (*Node, *ControlPlane) {
 	tb.Helper()
 	testenv.RequireRoot(tb)
 	kcm := ControlPlaneBinary(tb, "kube-controller-manager")
 	sched := ControlPlaneBinary(tb, "kube-scheduler")
-	n := Start(tb)
+	n := start(tb, true)
 	cp := &ControlPlane{
+		PodGateway:           n.NodeIP,
 		ControllerManagerLog: filepath.Join(n.Dir, "kube-controller-manager.log"),
 		SchedulerLog:         filepath.Join(n.Dir, "kube-scheduler.log"),
+		RootCAFile:           filepath.Join(n.Dir, "root-ca.crt"),
 	}
 	tb.Cleanup(cp.stop)
-	cp.PodGateway = n.bridgeAddress(tb)
+	var bundle []byte
+	for _, f := range []string{filepath.Join(n.Cluster.Dir, "certs", "apiserver.crt"), n.CAFile} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		bundle = append(bundle, b...)
+	}
+	if err := os.WriteFile(cp.RootCAFile, bundle, 0o644); err != nil {
+		tb.Fatal(err)
+	}
+	cp.APIServerPort = cp.Forward(tb, fmt.Sprintf("127.0.0.1:%d", n.Cluster.Port))
 	kubeconfig := n.Cluster.Kubeconfig(tb, kubetest.AdminToken, n.Cluster.URL())
 	cp.start(tb, "kube-controller-manager", kcm, cp.ControllerManagerLog,
 		"--kubeconfig="+kubeconfig,
 		"--controllers="+strings.Join(ControlPlaneControllers, ","),
 		"--service-account-private-key-file="+filepath.Join(n.Cluster.Dir, "sa.pem"),
-		"--root-ca-file="+filepath.Join(n.Cluster.Dir, "certs", "apiserver.crt"),
+		"--root-ca-file="+cp.RootCAFile,
 		"--leader-elect=false",
 		"--secure-port=0",
 		"--concurrent-daemonset-syncs=2",
@@ -162,7 +196,45 @@ func (cp *ControlPlane) Alive(tb testing.TB) {
 	}
 }
 
+// Forward listens on a free port of PodGateway, where pods reach the host,
+// and copies each connection to and from addr (a service of the host that
+// listens on loopback only, such as the cluster's etcd); it returns the
+// port. The listener closes with the control plane.
+func (cp *ControlPlane) Forward(tb testing.TB, addr string) int {
+	tb.Helper()
+	ln, err := net.Listen("tcp4", net.JoinHostPort(cp.PodGateway.String(), "0"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cp.listeners = append(cp.listeners, ln)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				up, err := net.DialTimeout("tcp", addr, 5*time.Second)
+				if err != nil {
+					return
+				}
+				defer up.Close()
+				done := make(chan struct{}, 2)
+				go func() { _, _ = io.Copy(up, c); done <- struct{}{} }()
+				go func() { _, _ = io.Copy(c, up); done <- struct{}{} }()
+				<-done
+			}()
+		}
+	}()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
 func (cp *ControlPlane) stop() {
+	for _, ln := range cp.listeners {
+		ln.Close()
+	}
+	cp.listeners = nil
 	for _, p := range cp.procs {
 		_ = p.cmd.Process.Signal(syscall.SIGTERM)
 		select {

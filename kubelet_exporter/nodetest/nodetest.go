@@ -4,15 +4,17 @@
 // busybox and pause images) and a kubelet v1.37.2 built by
 // scripts/test-deps.d/kubelet.sh into $BPFLEET_CACHE/kubelet-v1.37.2/.
 //
-// The kubelet serves HTTPS on a free loopback port with a certificate of a
-// CA that the test owns (CAFile), authenticates bearer tokens and
-// authorizes requests through the API server (webhook mode, as on a real
-// cluster), and runs pods bound to it by spec.nodeName: no scheduler and no
-// controller-manager run, so a namespace gets its default ServiceAccount
-// from Namespace, and pods must not automount a service-account token (no
-// kube-root-ca.crt ConfigMap is published) and must use imagePullPolicy
-// Never with testenv.BusyboxImage. A DaemonSet's pods need the
-// controller-manager's daemonset controller and the scheduler:
+// The kubelet serves HTTPS on a free loopback port (with
+// StartWithControlPlane: on the node's address on the CNI bridge, port
+// 10250) with a certificate of a CA that the test owns (CAFile),
+// authenticates bearer tokens and authorizes requests through the API
+// server (webhook mode, as on a real cluster), and runs pods bound to it
+// by spec.nodeName: no scheduler and no controller-manager run, so a
+// namespace gets its default ServiceAccount from Namespace, and pods must
+// not automount a service-account token (no kube-root-ca.crt ConfigMap is
+// published) and must use imagePullPolicy Never with
+// testenv.BusyboxImage. A DaemonSet's or Deployment's pods need the
+// controller-manager's controllers and the scheduler:
 // StartWithControlPlane (controlplane.go) runs both as well.
 //
 // The kubelet's root dir is a 256 MiB tmpfs (RootDir), so that nothing but
@@ -69,6 +71,11 @@ import (
 // KubeletVersion is the kubelet that scripts/test-deps.d/kubelet.sh builds.
 const KubeletVersion = "v1.37.2"
 
+// KubeletPort is the kubelet's port on a node of StartWithControlPlane: the
+// default, which clients of the kubelet assume (kubelet_exporter's chart
+// dials status.hostIP on it).
+const KubeletPort = 10250
+
 // Wait bounds each wait of the harness: the node's readiness, a pod's start.
 const Wait = 90 * time.Second
 
@@ -92,8 +99,14 @@ type Node struct {
 	Name       string
 	Cluster    *kubetest.Cluster
 	Containerd *testenv.Containerd
-	// Address is the kubelet's HTTPS URL, https://127.0.0.1:<port>.
+	// Address is the kubelet's HTTPS URL: https://127.0.0.1:<port>, or
+	// https://<NodeIP>:10250 on a node of StartWithControlPlane.
 	Address string
+	// NodeIP is the node's InternalIP (the kubelet's --node-ip, its pods'
+	// status.hostIP) on a node of StartWithControlPlane: the host's
+	// address on the CNI bridge. Nil on a node of Start (the kubelet
+	// then picks one of the host's).
+	NodeIP net.IP
 	// CAFile is the CA certificate (PEM) of the kubelet's serving
 	// certificate.
 	CAFile string
@@ -119,6 +132,13 @@ var outsideRoot = []string{"/var/lib/kubelet", "/var/lib/kubelet/device-plugins"
 // the node is Ready. Everything is stopped and removed by the test's
 // cleanup.
 func Start(tb testing.TB) *Node {
+	tb.Helper()
+	return start(tb, false)
+}
+
+// start is Start; with onBridge, the kubelet runs as StartWithControlPlane
+// says.
+func start(tb testing.TB, onBridge bool) *Node {
 	tb.Helper()
 	testenv.RequireRoot(tb)
 	kubelet := KubeletBinary(tb)
@@ -156,9 +176,13 @@ func Start(tb testing.TB) *Node {
 		tb.Fatalf("mounting a tmpfs on %s: %v", n.RootDir, err)
 	}
 	n.makeCgroupRoot(tb)
-	port := kubetest.FreePort(tb)
-	n.Address = fmt.Sprintf("https://127.0.0.1:%d", port)
-	n.writeFiles(tb, port)
+	ip, port := net.IPv4(127, 0, 0, 1).To4(), kubetest.FreePort(tb)
+	if onBridge {
+		n.NodeIP = n.bridgeAddress(tb)
+		ip, port = n.NodeIP, KubeletPort
+	}
+	n.Address = "https://" + net.JoinHostPort(ip.String(), strconv.Itoa(port))
+	n.writeFiles(tb, ip, port)
 	n.kubelet = kubelet
 	n.start(tb)
 	n.waitReady(tb)
@@ -231,9 +255,13 @@ func (n *Node) makeCgroupRoot(tb testing.TB) {
 	}
 }
 
-func (n *Node) writeFiles(tb testing.TB, port int) {
+func (n *Node) writeFiles(tb testing.TB, ip net.IP, port int) {
 	tb.Helper()
-	caPEM, certPEM, keyPEM, err := ServingCert([]net.IP{net.IPv4(127, 0, 0, 1)}, []string{"localhost"})
+	ips := []net.IP{net.IPv4(127, 0, 0, 1)}
+	if !ip.IsLoopback() {
+		ips = append(ips, ip)
+	}
+	caPEM, certPEM, keyPEM, err := ServingCert(ips, []string{"localhost"})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -253,7 +281,7 @@ current-context: test
 `, n.Cluster.URL(), kubetest.AdminToken)
 	config := fmt.Sprintf(`apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
-address: 127.0.0.1
+address: %s
 port: %d
 readOnlyPort: 0
 healthzBindAddress: 127.0.0.1
@@ -278,7 +306,7 @@ volumeStatsAggPeriod: 2s
 resolvConf: ""
 staticPodPath: ""
 serializeImagePulls: false
-`, port, kubetest.FreePort(tb), filepath.Join(n.Dir, "kubelet.crt"), filepath.Join(n.Dir, "kubelet.key"),
+`, ip, port, kubetest.FreePort(tb), filepath.Join(n.Dir, "kubelet.crt"), filepath.Join(n.Dir, "kubelet.key"),
 		n.Containerd.Endpoint, n.Containerd.CgroupParent)
 	files := map[string][]byte{
 		n.CAFile:                            caPEM,
@@ -301,12 +329,17 @@ func (n *Node) start(tb testing.TB) {
 		tb.Fatal(err)
 	}
 	defer log.Close()
-	cmd := exec.Command(n.kubelet,
-		"--config="+filepath.Join(n.Dir, "config.yaml"),
-		"--kubeconfig="+filepath.Join(n.Dir, "kubeconfig"),
-		"--root-dir="+n.RootDir,
-		"--hostname-override="+n.Name,
-		"--v=2")
+	args := []string{
+		"--config=" + filepath.Join(n.Dir, "config.yaml"),
+		"--kubeconfig=" + filepath.Join(n.Dir, "kubeconfig"),
+		"--root-dir=" + n.RootDir,
+		"--hostname-override=" + n.Name,
+		"--v=2",
+	}
+	if n.NodeIP != nil {
+		args = append(args, "--node-ip="+n.NodeIP.String())
+	}
+	cmd := exec.Command(n.kubelet, args...)
 	// No iptables on the PATH: the kubelet then leaves the firewall alone.
 	cmd.Env = []string{"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/root"}
 	cmd.Stdout, cmd.Stderr = log, log

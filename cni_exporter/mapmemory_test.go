@@ -14,3 +14,10 @@ import (
 func BenchmarkMapMemory(b *testing.B) {
 	exportertest.MapMemoryBenchmark(b, binary, "cni", "--cri.endpoint=")
 }
+
+// The exporter's BPF maps at its defaults, every row used, stay within
+// DESIGN.md's bound on a 256-CPU host, whatever this host has
+// (exportertest.CheckMapMemoryBound).
+func TestMapMemoryBounded(t *testing.T) {
+	exportertest.CheckMapMemoryBound(t, binary, "cni", "--cri.endpoint=")
+}

@@ -17,3 +17,12 @@ func BenchmarkMapMemory(b *testing.B) {
 	ctd := testenv.StartContainerd(b)
 	exportertest.MapMemoryBenchmark(b, binary, "cri", "--cri.endpoint="+ctd.Endpoint)
 }
+
+// The exporter's BPF maps at its defaults, every row used, stay within
+// DESIGN.md's bound on a 256-CPU host, whatever this host has
+// (exportertest.CheckMapMemoryBound).
+func TestMapMemoryBounded(t *testing.T) {
+	testenv.RequireRoot(t)
+	ctd := testenv.StartContainerd(t)
+	exportertest.CheckMapMemoryBound(t, binary, "cri", "--cri.endpoint="+ctd.Endpoint)
+}

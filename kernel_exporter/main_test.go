@@ -7,6 +7,7 @@ package main
 // as root.
 
 import (
+	"os"
 	"slices"
 	"testing"
 
@@ -29,21 +30,37 @@ const watcher = "workload"
 
 // bpfPrograms returns the BPF programs (C function names) that each part of
 // the exporter loads and attaches: each collector, by name, and the watcher.
-func bpfPrograms() map[string][]string {
+// block and sched choose their programs by what the kernel offers: on a
+// kernel whose BTF the exporter sees (btf; the test hosts' kernels keep
+// CONFIG_SCHED_INFO and name RQF_STATS), the kernel's own request and
+// run-queue times; without, classic tracepoints and wakeup hooks.
+func bpfPrograms(btf bool) map[string][]string {
+	block := []string{"block_rq_complete", "block_rq_issue"}
+	sched := []string{"sched_switch", "sched_wakeup", "sched_wakeup_new"}
+	if btf {
+		block = []string{"block_rq_complete_btf", "block_rq_issue_btf"}
+		sched = []string{"sched_switch_queued"}
+	}
 	return map[string][]string{
-		"block":   {"block_rq_complete", "block_rq_issue"},
+		"block":   block,
 		"oom":     {"oom_mark_victim"},
 		"process": {"process_exec", "process_exit", "process_fork"},
-		"sched":   {"sched_switch", "sched_wakeup", "sched_wakeup_new"},
+		"sched":   sched,
 		"tcp":     {"tcp_receive_reset", "tcp_retransmit", "tcp_send_reset", "tcp_set_state"},
 		watcher:   {"cgroup_mkdir", "cgroup_rmdir"},
 	}
 }
 
+// hostBTF reports whether this host's kernel has BTF.
+func hostBTF() bool {
+	_, err := os.Stat("/sys/kernel/btf/vmlinux")
+	return err == nil
+}
+
 // allCollectors returns the collector names, sorted.
 func allCollectors() []string {
 	var names []string
-	for name := range bpfPrograms() {
+	for name := range bpfPrograms(false) {
 		if name != watcher {
 			names = append(names, name)
 		}
@@ -54,10 +71,10 @@ func allCollectors() []string {
 
 // attachedPrograms returns kernel_exporter_bpf_program_attached as it reads once the
 // parts named in attached have loaded and those named in failed have failed
-// to.
-func attachedPrograms(attached, failed []string) map[string]float64 {
+// to, with the kernel's BTF seen or not (btf).
+func attachedPrograms(btf bool, attached, failed []string) map[string]float64 {
 	want := map[string]float64{}
-	for name, progs := range bpfPrograms() {
+	for name, progs := range bpfPrograms(btf) {
 		for _, p := range progs {
 			switch {
 			case slices.Contains(attached, name):
@@ -86,5 +103,5 @@ func waitReady(t *testing.T, p *exportertest.Process, collectors ...string) map[
 	t.Helper()
 	p.WaitForMetric(t, "kernel_scrape_collector_success", "collector", allSucceed(collectors...))
 	return p.WaitForMetric(t, "kernel_exporter_bpf_program_attached", "program",
-		attachedPrograms(append([]string{watcher}, collectors...), nil))
+		attachedPrograms(hostBTF(), append([]string{watcher}, collectors...), nil))
 }

@@ -23,7 +23,7 @@ func TestSIGTERMUnloadsEveryBPFObject(t *testing.T) {
 // allPrograms returns the programs of every collector and of the watcher.
 func allPrograms() []string {
 	var progs []string
-	for _, p := range bpfPrograms() {
+	for _, p := range bpfPrograms(hostBTF()) {
 		progs = append(progs, p...)
 	}
 	return progs

@@ -15,7 +15,7 @@
 #include "bpfleet/maps.h"
 
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 16384);
 	__type(key, struct counter_key); /* id: netns inode (0: unknown); event: enum skb_drop_reason */
 	__type(value, __u64);

@@ -147,7 +147,7 @@ struct {
 volatile const __u32 pending_per_workload = 4096;
 
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 65536);
 	__type(key, struct counter_key);
 	__type(value, __u64);
@@ -155,7 +155,7 @@ struct {
 DECLARE_COUNTER_OVERFLOW(dns_counts);
 
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 65536);
 	__type(key, struct hist_key);
 	__type(value, struct hist_value);

@@ -64,7 +64,7 @@ struct {
  * latencies spread; 1,024 hold every bucket of all three.
  */
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 1024);
 	__type(key, struct hist_key);
 	__type(value, struct hist_value);
@@ -81,9 +81,9 @@ struct {
 	__type(value, __u64);
 } write_started SEC(".maps");
 
-/* Bytes written: (tgid << 32 | fd) → bytes, per CPU. */
+/* Bytes written: (tgid << 32 | fd) → bytes. */
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 4096);
 	__type(key, __u64);
 	__type(value, __u64);

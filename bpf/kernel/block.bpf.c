@@ -4,13 +4,26 @@
  * block: block I/O latency from issue to completion, per device and
  * operation, as a native histogram.
  *
- * Classic tracepoints with no CO-RE: this collector works on kernels without
- * BTF. The context layouts below are those of the tracepoints' format files;
- * collector/block.go checks them against the running kernel's format files
- * before loading and refuses a kernel whose layout differs.
+ * Two designs; collector/block.go loads one of them:
+ * - with kernel BTF, tp_btf programs that read the request itself: a queue
+ *   that keeps I/O statistics (QUEUE_FLAG_STATS, set by writeback throttling
+ *   and other blk-stat users) stamps rq->io_start_time_ns right after
+ *   block_rq_issue, so its completions need no table. That stamp is the
+ *   time blk-stat and writeback throttling use: the submitter's plug may
+ *   have cached it a few microseconds before the issue. Requests of other
+ *   queues go through block_issued, keyed by device and sector, as below.
+ *   One sample per request at its last completion event (the classic
+ *   design samples the first; they differ only for partial completions).
+ * - classic tracepoints with no CO-RE otherwise: this collector works on
+ *   kernels without BTF. The context layouts below are those of the
+ *   tracepoints' format files; collector/block.go checks them against the
+ *   running kernel's format files before loading and refuses a kernel whose
+ *   layout differs.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
 #include "bpfleet/maps.h"
 #include "bpfleet/histogram.h"
 
@@ -52,7 +65,7 @@ struct {
 } block_issued SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 4096);
 	__type(key, struct hist_key);
 	__type(value, struct hist_value);
@@ -108,6 +121,92 @@ int block_rq_complete(struct block_rq_ctx *ctx)
 	struct hist_key key = {
 		.id = id.dev,
 		.labels = block_op(rwbs),
+		.bucket = hist_bucket_ns(delta),
+	};
+	hist_add(&block_latency, &lost_events, &key, delta);
+	return 0;
+}
+
+/*
+ * The BTF design. The bit numbers of QUEUE_FLAG_STATS (an anonymous enum)
+ * and of RQF_STATS are the running kernel's, set by collector/block.go from
+ * its BTF before loading.
+ */
+const volatile __u32 queue_flag_stats = 0;
+const volatile __u32 rqf_stats = 0;
+
+/* The device number the block tracepoints report: the disk's, not the partition's. */
+static __always_inline __u32 request_dev(struct request *rq)
+{
+	struct gendisk *disk = rq->q->disk;
+	if (!disk)
+		return 0;
+	return (__u32)disk->major << 20 | (__u32)disk->first_minor;
+}
+
+static __always_inline bool passthrough(__u32 op)
+{
+	return op == bpf_core_enum_value(enum req_op, REQ_OP_DRV_IN) ||
+	       op == bpf_core_enum_value(enum req_op, REQ_OP_DRV_OUT);
+}
+
+/* block_op names the operation of cmd_flags as block_op(rwbs) does for the
+ * rwbs the tracepoints derive from them (blk_fill_rwbs). */
+static __always_inline enum block_op request_op(__u32 cmd_flags)
+{
+	__u32 op = cmd_flags & 0xff; /* REQ_OP_MASK */
+	if (op == bpf_core_enum_value(enum req_op, REQ_OP_READ))
+		return EV_BLOCK_OP_READ;
+	if (op == bpf_core_enum_value(enum req_op, REQ_OP_WRITE))
+		return EV_BLOCK_OP_WRITE;
+	if (op == bpf_core_enum_value(enum req_op, REQ_OP_DISCARD) ||
+	    op == bpf_core_enum_value(enum req_op, REQ_OP_SECURE_ERASE))
+		return EV_BLOCK_OP_DISCARD;
+	if (op == bpf_core_enum_value(enum req_op, REQ_OP_FLUSH) ||
+	    cmd_flags & 1u << bpf_core_enum_value(enum req_flag_bits, __REQ_PREFLUSH))
+		return EV_BLOCK_OP_FLUSH;
+	return EV_BLOCK_OP_OTHER;
+}
+
+SEC("tp_btf/block_rq_issue")
+int BPF_PROG(block_rq_issue_btf, struct request *rq)
+{
+	__u32 cmd_flags = rq->cmd_flags;
+	if ((rq->q->queue_flags & 1ul << queue_flag_stats) && !passthrough(cmd_flags & 0xff))
+		return 0; /* the kernel stamps io_start_time_ns next */
+	struct request_id id = { .sector = rq->__sector, .dev = request_dev(rq) };
+	__u64 ts = bpf_ktime_get_ns();
+	if (bpf_map_update_elem(&block_issued, &id, &ts, BPF_ANY))
+		lost_event(&lost_events, LOST_START_FULL);
+	return 0;
+}
+
+/*
+ * One sample per request, at its last completion event: a partial
+ * completion (nr_bytes short of what the request has left) is skipped.
+ */
+SEC("tp_btf/block_rq_complete")
+int BPF_PROG(block_rq_complete_btf, struct request *rq, blk_status_t error, unsigned int nr_bytes)
+{
+	if (nr_bytes < rq->__data_len)
+		return 0;
+	__u64 now = bpf_ktime_get_ns();
+	__u64 issued;
+	__u32 dev = request_dev(rq);
+	if (rq->rq_flags & 1u << rqf_stats) {
+		issued = rq->io_start_time_ns;
+	} else {
+		struct request_id id = { .sector = rq->__sector, .dev = dev };
+		__u64 *ts = bpf_map_lookup_elem(&block_issued, &id);
+		if (!ts)
+			return 0; /* issued before we attached */
+		issued = *ts;
+		bpf_map_delete_elem(&block_issued, &id);
+	}
+	__u64 delta = now - issued;
+	struct hist_key key = {
+		.id = dev,
+		.labels = request_op(rq->cmd_flags),
 		.bucket = hist_bucket_ns(delta),
 	};
 	hist_add(&block_latency, &lost_events, &key, delta);

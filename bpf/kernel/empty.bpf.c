@@ -45,4 +45,10 @@ int empty_block_issue(void *ctx) { return 0; }
 SEC("tracepoint/block/block_rq_complete")
 int empty_block_complete(void *ctx) { return 0; }
 
+SEC("tp_btf/block_rq_issue")
+int BPF_PROG(empty_block_issue_btf) { return 0; }
+
+SEC("tp_btf/block_rq_complete")
+int BPF_PROG(empty_block_complete_btf) { return 0; }
+
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -62,7 +62,7 @@ struct connect_start {
 };
 
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 16384);
 	__type(key, struct counter_key);
 	__type(value, __u64);
@@ -70,7 +70,7 @@ struct {
 DECLARE_COUNTER_OVERFLOW(tcp_counts);
 
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 65536);
 	__type(key, struct hist_key);
 	__type(value, struct hist_value);

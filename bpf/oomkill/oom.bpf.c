@@ -25,7 +25,7 @@ enum oom_event {
 const enum oom_event *unused_oom_event __attribute__((unused));
 
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 4096);
 	__type(key, struct counter_key);
 	__type(value, __u64);

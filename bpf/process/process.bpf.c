@@ -24,7 +24,7 @@ const enum process_event *unused_process_event __attribute__((unused));
 #define SIGNAL_GROUP_EXIT 0x00000004
 
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 16384);
 	__type(key, struct counter_key);
 	__type(value, __u64);

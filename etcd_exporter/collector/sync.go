@@ -360,7 +360,7 @@ func (s *Sync) Update(_ context.Context, ch chan<- prometheus.Metric) error {
 // to an fd that is closed (or reused) between two scrapes count under the
 // kind it has at the scrape: other when closed.
 func (s *Sync) accountWrites() error {
-	rows, err := maps.ReadPerCPU[uint64, uint64](s.objs.WriteBytes, func(a, b uint64) uint64 { return a + b })
+	rows, err := maps.ReadRows[uint64](s.objs.WriteBytes, func(a, b uint64) uint64 { return a + b })
 	if err != nil {
 		return err
 	}

@@ -46,7 +46,7 @@ func SizedComponent(maps ...string) exporter.ComponentSpec {
 				Default("false").Bool()
 			var sizes map[string]uint32
 			if len(maps) > 0 {
-				raw := fs.Flag("map-max-entries", "NAME=ROWS: size the BPF map NAME to ROWS rows instead of its default (repeatable; maps: "+strings.Join(maps, ", ")+"). Per-CPU maps cost ROWS × value size × possible CPUs of kernel memory; a full map folds new workloads' events into the overflow series.").
+				raw := fs.Flag("map-max-entries", "NAME=ROWS: size the BPF map NAME to ROWS rows instead of its default (repeatable; maps: "+strings.Join(maps, ", ")+"). A row costs about 90 bytes of kernel memory whatever the number of CPUs (shared maps, atomic adds); a full map folds new workloads' events into the overflow series.").
 					PlaceHolder("NAME=ROWS").Strings()
 				fs.Validate(func() (err error) {
 					sizes, err = parseMapSizes(*raw, maps)

@@ -150,6 +150,47 @@ func ReportMapMemory(b *testing.B, pid int) {
 	}
 }
 
+// DESIGN.md's bound on an exporter's BPF map memory at its defaults:
+// MapMemoryBound bytes on a host of MapMemoryBoundCPUs possible CPUs, with
+// every row of every map used.
+const (
+	MapMemoryBound     = 64 << 20
+	MapMemoryBoundCPUs = 256
+)
+
+// CheckMapMemoryBound starts binary with args (its defaults, plus what it
+// needs to come up on this host), waits until every collector is up, and
+// fails the test when the maps it holds, full (MapMemory.At), would take
+// more than MapMemoryBound on a host of MapMemoryBoundCPUs possible CPUs.
+func CheckMapMemoryBound(t *testing.T, binary, namespace string, args ...string) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("loading BPF programs needs root")
+	}
+	p := Start(t, binary, args...)
+	WaitCollectorsUp(t, p, namespace)
+	held, err := HeldMaps(p.Pid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	host, err := ebpf.PossibleCPU()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var total uint64
+	for _, m := range held {
+		total += m.At(MapMemoryBoundCPUs, host)
+	}
+	if total > MapMemoryBound {
+		for _, m := range held {
+			t.Logf("%-16s %-14s max %7d value %3d flags %#x: %8.2f MiB at %d CPUs",
+				m.Name, m.Type, m.MaxEntries, m.ValueSize, m.Flags, float64(m.At(MapMemoryBoundCPUs, host))/(1<<20), MapMemoryBoundCPUs)
+		}
+		t.Errorf("%d BPF maps take %.1f MiB at %d possible CPUs, over the bound of %d MiB",
+			len(held), float64(total)/(1<<20), MapMemoryBoundCPUs, MapMemoryBound>>20)
+	}
+}
+
 // WaitCollectorsUp waits until every <namespace>_scrape_collector_success
 // series the exporter serves is 1.
 func WaitCollectorsUp(tb testing.TB, p *Process, namespace string) {

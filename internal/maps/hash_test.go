@@ -63,3 +63,43 @@ func TestDeleteEach(t *testing.T) {
 		t.Errorf("rows left: %v, %v", left, err)
 	}
 }
+
+// ReadCounters reads a shared hash map as it is and sums a per-CPU one's
+// values over CPUs, so that a map of either type reads the same.
+func TestReadCountersEitherType(t *testing.T) {
+	testenv.RequireRoot(t)
+	cpus, err := ebpf.PossibleCPU()
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := CounterKey{ID: 3, Event: 1}
+	perCPU := make([]uint64, cpus)
+	var total uint64
+	for i := range perCPU {
+		perCPU[i] = uint64(i + 1)
+		total += perCPU[i]
+	}
+	for _, tc := range []struct {
+		typ   ebpf.MapType
+		value any
+	}{
+		{ebpf.Hash, total},
+		{ebpf.PerCPUHash, perCPU},
+	} {
+		m, err := ebpf.NewMap(&ebpf.MapSpec{Type: tc.typ, KeySize: 16, ValueSize: 8, MaxEntries: 16})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer m.Close()
+		if err := m.Put(key, tc.value); err != nil {
+			t.Fatal(err)
+		}
+		got, err := ReadCounters(m)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.typ, err)
+		}
+		if len(got) != 1 || got[key] != total {
+			t.Errorf("%s: read %v, want %v: %d", tc.typ, got, key, total)
+		}
+	}
+}

@@ -1,6 +1,8 @@
-// Package maps reads bpfleet's in-kernel aggregation maps: per-CPU hash maps
-// of counters and histogram buckets (bpf/include/bpfleet/maps.h), summed over
-// CPUs, and the per-program lost-event counters.
+// Package maps reads bpfleet's in-kernel aggregation maps: shared hash maps
+// of counters and histogram buckets that every CPU adds to atomically
+// (bpf/include/bpfleet/maps.h), one value per row, and the per-program
+// lost-event counters. Its readers also read per-CPU maps, summing each
+// row over CPUs.
 package maps
 
 import (
@@ -50,16 +52,32 @@ var LostReasons = []string{
 // batchSize is the number of keys asked for per batch lookup syscall.
 const batchSize = 1024
 
-// ReadCounters reads a BPF_MAP_TYPE_PERCPU_HASH of CounterKey → uint64,
-// summing each value over CPUs.
+// ReadCounters reads a hash map of CounterKey → uint64 (ReadRows).
 func ReadCounters(m *ebpf.Map) (map[CounterKey]uint64, error) {
-	return ReadPerCPU[CounterKey](m, addUint64)
+	return ReadRows[CounterKey](m, addUint64)
 }
 
-// ReadHistograms reads a BPF_MAP_TYPE_PERCPU_HASH of HistKey → HistValue,
-// summing each value over CPUs.
+// ReadHistograms reads a hash map of HistKey → HistValue (ReadRows).
 func ReadHistograms(m *ebpf.Map) (map[HistKey]HistValue, error) {
-	return ReadPerCPU[HistKey](m, HistValue.add)
+	return ReadRows[HistKey](m, HistValue.add)
+}
+
+// ReadRows reads every row of a hash map: one value per row from a shared
+// map (BPF_MAP_TYPE_HASH, ReadHash), or each row's per-CPU values summed
+// with add from a per-CPU one (ReadPerCPU).
+func ReadRows[K comparable, V any](m *ebpf.Map, add func(V, V) V) (map[K]V, error) {
+	if isPerCPU(m.Type()) {
+		return ReadPerCPU[K](m, add)
+	}
+	return ReadHash[K, V](m)
+}
+
+func isPerCPU(t ebpf.MapType) bool {
+	switch t {
+	case ebpf.PerCPUHash, ebpf.LRUCPUHash, ebpf.PerCPUArray, ebpf.PerCPUCGroupStorage:
+		return true
+	}
+	return false
 }
 
 // ReportLost publishes a program's lost_events array as
@@ -82,10 +100,16 @@ func ReadLost(m *ebpf.Map) ([]uint64, error) {
 }
 
 // ReadArray reads the first n entries of a BPF_MAP_TYPE_PERCPU_ARRAY of
-// uint64, each summed over CPUs.
+// uint64, each summed over CPUs, or of a BPF_MAP_TYPE_ARRAY of uint64.
 func ReadArray(m *ebpf.Map, n int) ([]uint64, error) {
 	out := make([]uint64, n)
 	for i := range out {
+		if !isPerCPU(m.Type()) {
+			if err := m.Lookup(uint32(i), &out[i]); err != nil {
+				return nil, fmt.Errorf("reading %s[%d]: %w", m.String(), i, err)
+			}
+			continue
+		}
 		var perCPU []uint64
 		if err := m.Lookup(uint32(i), &perCPU); err != nil {
 			return nil, fmt.Errorf("reading %s[%d]: %w", m.String(), i, err)

@@ -4,7 +4,7 @@
 //
 // LoadOOM returns the collection spec; load it with bpfload.Load into
 // OOMObjects, whose OomCounts map holds maps.CounterKey rows (event
-// EventKill) summed over CPUs by maps.ReadCounters, and whose LostEvents
+// EventKill) read by maps.ReadCounters, and whose LostEvents
 // map holds the program's lost-event counters (maps.ReadLost).
 package oomkill
 

@@ -6,8 +6,7 @@
 //
 // LoadProcess returns the collection spec; load it with bpfload.Load into
 // ProcessObjects, whose ProcessCounts map holds maps.CounterKey rows (event
-// one of the ProcessProcessEvent values) summed over CPUs by
-// maps.ReadCounters, and whose LostEvents map holds the program's
+// one of the ProcessProcessEvent values) read by maps.ReadCounters, and whose LostEvents map holds the program's
 // lost-event counters.
 package procexit
 

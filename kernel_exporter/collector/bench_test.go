@@ -351,16 +351,46 @@ func BenchmarkHookConnect(b *testing.B) {
 }
 
 // BenchmarkHookWakeup: two threads ping-pong a byte over pipes; each
-// iteration is two wakeups and at least two context switches.
+// iteration is two wakeups and at least two context switches. The empty
+// programs sit on the hooks of the design the collector chooses: only
+// sched_switch where the kernel keeps its run-queue statistics.
 func BenchmarkHookWakeup(b *testing.B) {
+	if !schedInfoLive() {
+		b.Skip("the kernel keeps no run-queue statistics: BenchmarkHookWakeupFallback measures the design used")
+	}
+	hookBench(b, newSched, []string{emptyProgEmptySwitch}, pingPongLoop)
+}
+
+// BenchmarkHookWakeupFallback is BenchmarkHookWakeup with the wakeup design
+// forced (task storage, three hooks).
+func BenchmarkHookWakeupFallback(b *testing.B) {
+	force(b, &schedInfoLive, func() bool { return false })
 	hookBench(b, newSched, []string{emptyProgEmptyWakeup, emptyProgEmptyWakeupNew, emptyProgEmptySwitch}, pingPongLoop)
 }
 
 // BenchmarkHookBlockWrite: synchronous O_DIRECT 4 KiB overwrites of a file
 // on the disk holding the package; each iteration is one block_rq_issue and
-// one block_rq_complete.
+// one block_rq_complete, here on the tp_btf hooks of the BTF design.
 func BenchmarkHookBlockWrite(b *testing.B) {
+	if _, _, ok := blockStatsBits(); !ok {
+		b.Skip("no kernel BTF for the block requests: BenchmarkHookBlockWriteClassic measures the design used")
+	}
+	hookBench(b, newBlock, []string{emptyProgEmptyBlockIssueBtf, emptyProgEmptyBlockCompleteBtf}, directWriteLoop)
+}
+
+// BenchmarkHookBlockWriteClassic is BenchmarkHookBlockWrite with the classic
+// tracepoint design forced.
+func BenchmarkHookBlockWriteClassic(b *testing.B) {
+	force(b, &blockStatsBits, func() (uint32, uint32, bool) { return 0, 0, false })
 	hookBench(b, newBlock, []string{emptyProgEmptyBlockIssue, emptyProgEmptyBlockComplete}, directWriteLoop)
+}
+
+// force sets *v to f until tb ends.
+func force[T any](tb testing.TB, v *T, f T) {
+	tb.Helper()
+	old := *v
+	*v = f
+	tb.Cleanup(func() { *v = old })
 }
 
 // execLoop runs /bin/true. syscall.ForkExec clones with CLONE_VFORK|CLONE_VM.
@@ -612,20 +642,12 @@ func makeCgroups(tb testing.TB, n int) []uint64 {
 }
 
 // fillProcessCounts writes a row of every process event for each id into
-// process_counts, with a different count on each CPU.
+// process_counts.
 func fillProcessCounts(tb testing.TB, m *ebpf.Map, ids []uint64) {
 	tb.Helper()
-	cpus, err := ebpf.PossibleCPU()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	perCPU := make([]uint64, cpus)
-	for i := range perCPU {
-		perCPU[i] = uint64(i + 1)
-	}
-	for _, id := range ids {
+	for i, id := range ids {
 		for event := range processEvents {
-			if err := m.Update(maps.CounterKey{ID: id, Event: uint32(event)}, perCPU, ebpf.UpdateAny); err != nil {
+			if err := m.Update(maps.CounterKey{ID: id, Event: uint32(event)}, uint64(i+1), ebpf.UpdateAny); err != nil {
 				tb.Fatalf("writing process_counts: %v", err)
 			}
 		}

@@ -7,9 +7,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/btf"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/bpfleet/bpfleet/internal/bpfload"
@@ -28,13 +31,99 @@ var blockOperations = map[blockBlockOp]string{
 }
 
 // blockCollector measures block I/O latency per device and operation
-// (bpf/kernel/block.bpf.c). It uses classic tracepoints and no CO-RE, so it
-// also works on kernels without BTF.
+// (bpf/kernel/block.bpf.c). With kernel BTF it reads the kernel's own issue
+// time of each request (blockBTFObjects); without, it uses classic
+// tracepoints and no CO-RE (blockClassicObjects).
 type blockCollector struct {
 	bpfCollector
-	objs    blockObjects
+	maps    *blockMaps
 	latency *prometheus.Desc
 	devices map[uint32]string
+}
+
+// blockBTFObjects are the objects of block.bpf.c's BTF design.
+type blockBTFObjects struct {
+	blockMaps
+	Issue    *ebpf.Program `ebpf:"block_rq_issue_btf"`
+	Complete *ebpf.Program `ebpf:"block_rq_complete_btf"`
+}
+
+func (o *blockBTFObjects) Close() error {
+	return errors.Join(o.Issue.Close(), o.Complete.Close(), o.blockMaps.Close())
+}
+
+// blockClassicObjects are the objects of block.bpf.c's classic tracepoint
+// design.
+type blockClassicObjects struct {
+	blockMaps
+	Issue    *ebpf.Program `ebpf:"block_rq_issue"`
+	Complete *ebpf.Program `ebpf:"block_rq_complete"`
+}
+
+func (o *blockClassicObjects) Close() error {
+	return errors.Join(o.Issue.Close(), o.Complete.Close(), o.blockMaps.Close())
+}
+
+// blockStatsBits returns the bit numbers of QUEUE_FLAG_STATS and RQF_STATS
+// in the running kernel, from its BTF; ok is false when the kernel has no
+// BTF or names neither (kernels before 6.1 define RQF_STATS as a macro).
+// A variable, so that a test can force the classic design.
+var blockStatsBits = func() (queueFlag, rqf uint32, ok bool) {
+	spec, err := btf.LoadSpec("/sys/kernel/btf/vmlinux")
+	if err != nil {
+		return 0, 0, false
+	}
+	for _, m := range []struct{ typ, member string }{
+		{"request", "io_start_time_ns"}, {"request", "rq_flags"}, {"request", "__data_len"},
+		{"request_queue", "queue_flags"}, {"request_queue", "disk"}, {"gendisk", "first_minor"},
+	} {
+		if !hasMember(spec, m.typ, m.member) {
+			return 0, 0, false
+		}
+	}
+	var flags *btf.Enum
+	if err := spec.TypeByName("rqf_flags", &flags); err != nil {
+		return 0, 0, false
+	}
+	rqf, ok = enumValue(flags, "__RQF_STATS")
+	if !ok {
+		return 0, 0, false
+	}
+	// QUEUE_FLAG_STATS is a value of an anonymous enum: scan for it.
+	for typ, err := range spec.All() {
+		if err != nil {
+			return 0, 0, false
+		}
+		if e, isEnum := typ.(*btf.Enum); isEnum && e.Name == "" {
+			if queueFlag, ok = enumValue(e, "QUEUE_FLAG_STATS"); ok {
+				return queueFlag, rqf, true
+			}
+		}
+	}
+	return 0, 0, false
+}
+
+// hasMember reports whether struct typ of spec has a member called member.
+func hasMember(spec *btf.Spec, typ, member string) bool {
+	var s *btf.Struct
+	if err := spec.TypeByName(typ, &s); err != nil {
+		return false
+	}
+	for _, m := range s.Members {
+		if m.Name == member {
+			return true
+		}
+	}
+	return false
+}
+
+func enumValue(e *btf.Enum, name string) (uint32, bool) {
+	for _, v := range e.Values {
+		if v.Name == name {
+			return uint32(v.Value), true
+		}
+	}
+	return 0, false
 }
 
 // blockFields are the tracepoint fields block.bpf.c reads, with the offset
@@ -42,17 +131,54 @@ type blockCollector struct {
 var blockFields = map[string][2]int{"dev": {8, 4}, "sector": {16, 8}, "rwbs": {34, 10}}
 
 func newBlock(ctx context.Context, env exporter.Env) (exporter.Collector, error) {
-	if err := checkBlockFormats(); err != nil {
-		return nil, err
-	}
 	c := &blockCollector{latency: blockIOLatency.Desc(), devices: make(map[uint32]string)}
-	var err error
-	c.bpfCollector, err = loadCollector(ctx, env, loadBlock, &c.objs)
+	var (
+		objs interface{ Close() error }
+		keep []string // the programs of the design chosen
+		err  error
+	)
+	queueFlag, rqf, useBTF := blockStatsBits()
+	if useBTF {
+		o := &blockBTFObjects{}
+		objs, c.maps, keep = o, &o.blockMaps, []string{blockProgBlockRqIssueBtf, blockProgBlockRqCompleteBtf}
+	} else {
+		if err := checkBlockFormats(); err != nil {
+			return nil, err
+		}
+		o := &blockClassicObjects{}
+		objs, c.maps, keep = o, &o.blockMaps, []string{blockProgBlockRqIssue, blockProgBlockRqComplete}
+	}
+	spec := func() (*ebpf.CollectionSpec, error) {
+		s, err := loadBlock()
+		if err != nil {
+			return nil, err
+		}
+		if useBTF {
+			if err := s.Variables[blockVarQueueFlagStats].Set(queueFlag); err != nil {
+				return nil, err
+			}
+			if err := s.Variables[blockVarRqfStats].Set(rqf); err != nil {
+				return nil, err
+			}
+		}
+		keepPrograms(s, keep)
+		return s, nil
+	}
+	c.bpfCollector, err = loadCollector(ctx, env, spec, objs)
 	if err != nil {
 		return nil, err
 	}
-	c.lost = c.objs.LostEvents
+	c.lost = c.maps.LostEvents
 	return c, nil
+}
+
+// keepPrograms removes from spec every program not named in keep.
+func keepPrograms(spec *ebpf.CollectionSpec, keep []string) {
+	for name := range spec.Programs {
+		if !slices.Contains(keep, name) {
+			delete(spec.Programs, name)
+		}
+	}
 }
 
 // checkBlockFormats refuses a kernel whose block tracepoint layout is not the
@@ -135,11 +261,11 @@ func (c *blockCollector) device(dev uint32) string {
 }
 
 func (c *blockCollector) Update(_ context.Context, ch chan<- prometheus.Metric) error {
-	rows, err := maps.ReadHistograms(c.objs.BlockLatency)
+	rows, err := maps.ReadHistograms(c.maps.BlockLatency)
 	if err != nil {
 		return err
 	}
-	c.loader.MapEntries(blockMapBlockLatency, c.objs.BlockLatency, len(rows))
+	c.loader.MapEntries(blockMapBlockLatency, c.maps.BlockLatency, len(rows))
 	type series struct{ device, op string }
 	byLabels := make(map[series]*histogram.Series)
 	for k, v := range rows {

@@ -47,12 +47,16 @@ type blockRequestId struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	blockMapBlockIssued      = "block_issued"
-	blockMapBlockLatency     = "block_latency"
-	blockMapLostEvents       = "lost_events"
-	blockProgBlockRqComplete = "block_rq_complete"
-	blockProgBlockRqIssue    = "block_rq_issue"
-	blockVarUnusedBlockOp    = "unused_block_op"
+	blockMapBlockIssued         = "block_issued"
+	blockMapBlockLatency        = "block_latency"
+	blockMapLostEvents          = "lost_events"
+	blockProgBlockRqComplete    = "block_rq_complete"
+	blockProgBlockRqCompleteBtf = "block_rq_complete_btf"
+	blockProgBlockRqIssue       = "block_rq_issue"
+	blockProgBlockRqIssueBtf    = "block_rq_issue_btf"
+	blockVarQueueFlagStats      = "queue_flag_stats"
+	blockVarRqfStats            = "rqf_stats"
+	blockVarUnusedBlockOp       = "unused_block_op"
 )
 
 // loadBlock returns the embedded CollectionSpec for block.
@@ -97,8 +101,10 @@ type blockSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type blockProgramSpecs struct {
-	BlockRqComplete *ebpf.ProgramSpec `ebpf:"block_rq_complete"`
-	BlockRqIssue    *ebpf.ProgramSpec `ebpf:"block_rq_issue"`
+	BlockRqComplete    *ebpf.ProgramSpec `ebpf:"block_rq_complete"`
+	BlockRqCompleteBtf *ebpf.ProgramSpec `ebpf:"block_rq_complete_btf"`
+	BlockRqIssue       *ebpf.ProgramSpec `ebpf:"block_rq_issue"`
+	BlockRqIssueBtf    *ebpf.ProgramSpec `ebpf:"block_rq_issue_btf"`
 }
 
 // blockMapSpecs contains maps before they are loaded into the kernel.
@@ -114,7 +120,9 @@ type blockMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type blockVariableSpecs struct {
-	UnusedBlockOp *ebpf.VariableSpec `ebpf:"unused_block_op"`
+	QueueFlagStats *ebpf.VariableSpec `ebpf:"queue_flag_stats"`
+	RqfStats       *ebpf.VariableSpec `ebpf:"rqf_stats"`
+	UnusedBlockOp  *ebpf.VariableSpec `ebpf:"unused_block_op"`
 }
 
 // blockObjects contains all objects after they have been loaded into the kernel.
@@ -154,21 +162,27 @@ func (m *blockMaps) Close() error {
 //
 // It can be passed to loadBlockObjects or ebpf.CollectionSpec.LoadAndAssign.
 type blockVariables struct {
-	UnusedBlockOp *ebpf.Variable `ebpf:"unused_block_op"`
+	QueueFlagStats *ebpf.Variable `ebpf:"queue_flag_stats"`
+	RqfStats       *ebpf.Variable `ebpf:"rqf_stats"`
+	UnusedBlockOp  *ebpf.Variable `ebpf:"unused_block_op"`
 }
 
 // blockPrograms contains all programs after they have been loaded into the kernel.
 //
 // It can be passed to loadBlockObjects or ebpf.CollectionSpec.LoadAndAssign.
 type blockPrograms struct {
-	BlockRqComplete *ebpf.Program `ebpf:"block_rq_complete"`
-	BlockRqIssue    *ebpf.Program `ebpf:"block_rq_issue"`
+	BlockRqComplete    *ebpf.Program `ebpf:"block_rq_complete"`
+	BlockRqCompleteBtf *ebpf.Program `ebpf:"block_rq_complete_btf"`
+	BlockRqIssue       *ebpf.Program `ebpf:"block_rq_issue"`
+	BlockRqIssueBtf    *ebpf.Program `ebpf:"block_rq_issue_btf"`
 }
 
 func (p *blockPrograms) Close() error {
 	return _BlockClose(
 		p.BlockRqComplete,
+		p.BlockRqCompleteBtf,
 		p.BlockRqIssue,
+		p.BlockRqIssueBtf,
 	)
 }
 

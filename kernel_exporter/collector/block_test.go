@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"unsafe"
@@ -37,7 +38,39 @@ func diskOf(tb testing.TB, dir string) string {
 }
 
 func TestBlockLatencyOfDirectWritesAndFsync(t *testing.T) {
+	if _, _, ok := blockStatsBits(); !ok {
+		t.Skip("no kernel BTF for the block requests: TestBlockLatencyClassicTracepoints covers the design used")
+	}
 	h := newHarness(t, "block")
+	if progs := h.c.(*blockCollector).set.Programs(); !slices.Equal(progs, []string{blockProgBlockRqCompleteBtf, blockProgBlockRqIssueBtf}) {
+		t.Fatalf("programs %v, want the BTF design's", progs)
+	}
+	testBlockDirectWrites(t, h)
+}
+
+// TestBlockLatencyIssueTable is the BTF design with the kernel's issue
+// times ignored (stats bits no queue or request has), as on a queue that
+// keeps no I/O statistics: every request goes through block_issued.
+func TestBlockLatencyIssueTable(t *testing.T) {
+	if _, _, ok := blockStatsBits(); !ok {
+		t.Skip("no kernel BTF for the block requests")
+	}
+	force(t, &blockStatsBits, func() (uint32, uint32, bool) { return 63, 31, true })
+	testBlockDirectWrites(t, newHarness(t, "block"))
+}
+
+// TestBlockLatencyClassicTracepoints is the classic tracepoint design,
+// forced, as on a kernel without BTF.
+func TestBlockLatencyClassicTracepoints(t *testing.T) {
+	force(t, &blockStatsBits, func() (uint32, uint32, bool) { return 0, 0, false })
+	h := newHarness(t, "block")
+	if progs := h.c.(*blockCollector).set.Programs(); !slices.Equal(progs, []string{blockProgBlockRqComplete, blockProgBlockRqIssue}) {
+		t.Fatalf("programs %v, want the classic design's", progs)
+	}
+	testBlockDirectWrites(t, h)
+}
+
+func testBlockDirectWrites(t *testing.T, h *harness) {
 	dir, err := os.MkdirTemp(".", "block-test-")
 	if err != nil {
 		t.Fatal(err)

@@ -16,18 +16,20 @@ import (
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	emptyProgEmptyBlockComplete = "empty_block_complete"
-	emptyProgEmptyBlockIssue    = "empty_block_issue"
-	emptyProgEmptyExec          = "empty_exec"
-	emptyProgEmptyExit          = "empty_exit"
-	emptyProgEmptyFork          = "empty_fork"
-	emptyProgEmptyReceiveReset  = "empty_receive_reset"
-	emptyProgEmptyRetransmit    = "empty_retransmit"
-	emptyProgEmptySendReset     = "empty_send_reset"
-	emptyProgEmptySetState      = "empty_set_state"
-	emptyProgEmptySwitch        = "empty_switch"
-	emptyProgEmptyWakeup        = "empty_wakeup"
-	emptyProgEmptyWakeupNew     = "empty_wakeup_new"
+	emptyProgEmptyBlockComplete    = "empty_block_complete"
+	emptyProgEmptyBlockCompleteBtf = "empty_block_complete_btf"
+	emptyProgEmptyBlockIssue       = "empty_block_issue"
+	emptyProgEmptyBlockIssueBtf    = "empty_block_issue_btf"
+	emptyProgEmptyExec             = "empty_exec"
+	emptyProgEmptyExit             = "empty_exit"
+	emptyProgEmptyFork             = "empty_fork"
+	emptyProgEmptyReceiveReset     = "empty_receive_reset"
+	emptyProgEmptyRetransmit       = "empty_retransmit"
+	emptyProgEmptySendReset        = "empty_send_reset"
+	emptyProgEmptySetState         = "empty_set_state"
+	emptyProgEmptySwitch           = "empty_switch"
+	emptyProgEmptyWakeup           = "empty_wakeup"
+	emptyProgEmptyWakeupNew        = "empty_wakeup_new"
 )
 
 // loadEmpty returns the embedded CollectionSpec for empty.
@@ -72,18 +74,20 @@ type emptySpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type emptyProgramSpecs struct {
-	EmptyBlockComplete *ebpf.ProgramSpec `ebpf:"empty_block_complete"`
-	EmptyBlockIssue    *ebpf.ProgramSpec `ebpf:"empty_block_issue"`
-	EmptyExec          *ebpf.ProgramSpec `ebpf:"empty_exec"`
-	EmptyExit          *ebpf.ProgramSpec `ebpf:"empty_exit"`
-	EmptyFork          *ebpf.ProgramSpec `ebpf:"empty_fork"`
-	EmptyReceiveReset  *ebpf.ProgramSpec `ebpf:"empty_receive_reset"`
-	EmptyRetransmit    *ebpf.ProgramSpec `ebpf:"empty_retransmit"`
-	EmptySendReset     *ebpf.ProgramSpec `ebpf:"empty_send_reset"`
-	EmptySetState      *ebpf.ProgramSpec `ebpf:"empty_set_state"`
-	EmptySwitch        *ebpf.ProgramSpec `ebpf:"empty_switch"`
-	EmptyWakeup        *ebpf.ProgramSpec `ebpf:"empty_wakeup"`
-	EmptyWakeupNew     *ebpf.ProgramSpec `ebpf:"empty_wakeup_new"`
+	EmptyBlockComplete    *ebpf.ProgramSpec `ebpf:"empty_block_complete"`
+	EmptyBlockCompleteBtf *ebpf.ProgramSpec `ebpf:"empty_block_complete_btf"`
+	EmptyBlockIssue       *ebpf.ProgramSpec `ebpf:"empty_block_issue"`
+	EmptyBlockIssueBtf    *ebpf.ProgramSpec `ebpf:"empty_block_issue_btf"`
+	EmptyExec             *ebpf.ProgramSpec `ebpf:"empty_exec"`
+	EmptyExit             *ebpf.ProgramSpec `ebpf:"empty_exit"`
+	EmptyFork             *ebpf.ProgramSpec `ebpf:"empty_fork"`
+	EmptyReceiveReset     *ebpf.ProgramSpec `ebpf:"empty_receive_reset"`
+	EmptyRetransmit       *ebpf.ProgramSpec `ebpf:"empty_retransmit"`
+	EmptySendReset        *ebpf.ProgramSpec `ebpf:"empty_send_reset"`
+	EmptySetState         *ebpf.ProgramSpec `ebpf:"empty_set_state"`
+	EmptySwitch           *ebpf.ProgramSpec `ebpf:"empty_switch"`
+	EmptyWakeup           *ebpf.ProgramSpec `ebpf:"empty_wakeup"`
+	EmptyWakeupNew        *ebpf.ProgramSpec `ebpf:"empty_wakeup_new"`
 }
 
 // emptyMapSpecs contains maps before they are loaded into the kernel.
@@ -134,24 +138,28 @@ type emptyVariables struct {
 //
 // It can be passed to loadEmptyObjects or ebpf.CollectionSpec.LoadAndAssign.
 type emptyPrograms struct {
-	EmptyBlockComplete *ebpf.Program `ebpf:"empty_block_complete"`
-	EmptyBlockIssue    *ebpf.Program `ebpf:"empty_block_issue"`
-	EmptyExec          *ebpf.Program `ebpf:"empty_exec"`
-	EmptyExit          *ebpf.Program `ebpf:"empty_exit"`
-	EmptyFork          *ebpf.Program `ebpf:"empty_fork"`
-	EmptyReceiveReset  *ebpf.Program `ebpf:"empty_receive_reset"`
-	EmptyRetransmit    *ebpf.Program `ebpf:"empty_retransmit"`
-	EmptySendReset     *ebpf.Program `ebpf:"empty_send_reset"`
-	EmptySetState      *ebpf.Program `ebpf:"empty_set_state"`
-	EmptySwitch        *ebpf.Program `ebpf:"empty_switch"`
-	EmptyWakeup        *ebpf.Program `ebpf:"empty_wakeup"`
-	EmptyWakeupNew     *ebpf.Program `ebpf:"empty_wakeup_new"`
+	EmptyBlockComplete    *ebpf.Program `ebpf:"empty_block_complete"`
+	EmptyBlockCompleteBtf *ebpf.Program `ebpf:"empty_block_complete_btf"`
+	EmptyBlockIssue       *ebpf.Program `ebpf:"empty_block_issue"`
+	EmptyBlockIssueBtf    *ebpf.Program `ebpf:"empty_block_issue_btf"`
+	EmptyExec             *ebpf.Program `ebpf:"empty_exec"`
+	EmptyExit             *ebpf.Program `ebpf:"empty_exit"`
+	EmptyFork             *ebpf.Program `ebpf:"empty_fork"`
+	EmptyReceiveReset     *ebpf.Program `ebpf:"empty_receive_reset"`
+	EmptyRetransmit       *ebpf.Program `ebpf:"empty_retransmit"`
+	EmptySendReset        *ebpf.Program `ebpf:"empty_send_reset"`
+	EmptySetState         *ebpf.Program `ebpf:"empty_set_state"`
+	EmptySwitch           *ebpf.Program `ebpf:"empty_switch"`
+	EmptyWakeup           *ebpf.Program `ebpf:"empty_wakeup"`
+	EmptyWakeupNew        *ebpf.Program `ebpf:"empty_wakeup_new"`
 }
 
 func (p *emptyPrograms) Close() error {
 	return _EmptyClose(
 		p.EmptyBlockComplete,
+		p.EmptyBlockCompleteBtf,
 		p.EmptyBlockIssue,
+		p.EmptyBlockIssueBtf,
 		p.EmptyExec,
 		p.EmptyExit,
 		p.EmptyFork,

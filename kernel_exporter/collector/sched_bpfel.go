@@ -35,6 +35,7 @@ const (
 	schedMapRunqueueLatency         = "runqueue_latency"
 	schedMapRunqueueLatencyOverflow = "runqueue_latency_overflow"
 	schedProgSchedSwitch            = "sched_switch"
+	schedProgSchedSwitchQueued      = "sched_switch_queued"
 	schedProgSchedWakeup            = "sched_wakeup"
 	schedProgSchedWakeupNew         = "sched_wakeup_new"
 )
@@ -81,9 +82,10 @@ type schedSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type schedProgramSpecs struct {
-	SchedSwitch    *ebpf.ProgramSpec `ebpf:"sched_switch"`
-	SchedWakeup    *ebpf.ProgramSpec `ebpf:"sched_wakeup"`
-	SchedWakeupNew *ebpf.ProgramSpec `ebpf:"sched_wakeup_new"`
+	SchedSwitch       *ebpf.ProgramSpec `ebpf:"sched_switch"`
+	SchedSwitchQueued *ebpf.ProgramSpec `ebpf:"sched_switch_queued"`
+	SchedWakeup       *ebpf.ProgramSpec `ebpf:"sched_wakeup"`
+	SchedWakeupNew    *ebpf.ProgramSpec `ebpf:"sched_wakeup_new"`
 }
 
 // schedMapSpecs contains maps before they are loaded into the kernel.
@@ -147,14 +149,16 @@ type schedVariables struct {
 //
 // It can be passed to loadSchedObjects or ebpf.CollectionSpec.LoadAndAssign.
 type schedPrograms struct {
-	SchedSwitch    *ebpf.Program `ebpf:"sched_switch"`
-	SchedWakeup    *ebpf.Program `ebpf:"sched_wakeup"`
-	SchedWakeupNew *ebpf.Program `ebpf:"sched_wakeup_new"`
+	SchedSwitch       *ebpf.Program `ebpf:"sched_switch"`
+	SchedSwitchQueued *ebpf.Program `ebpf:"sched_switch_queued"`
+	SchedWakeup       *ebpf.Program `ebpf:"sched_wakeup"`
+	SchedWakeupNew    *ebpf.Program `ebpf:"sched_wakeup_new"`
 }
 
 func (p *schedPrograms) Close() error {
 	return _SchedClose(
 		p.SchedSwitch,
+		p.SchedSwitchQueued,
 		p.SchedWakeup,
 		p.SchedWakeupNew,
 	)

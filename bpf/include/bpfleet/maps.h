@@ -2,11 +2,23 @@
 /*
  * Map shapes and update helpers shared by every bpfleet program.
  *
- * Counters and histograms live in per-CPU hash maps keyed by an attribution
- * id (a cgroup v2 id, or a device number) and a small collector-defined enum
- * that encodes the closed label values. User space sums the per-CPU values at
- * scrape time (internal/maps). A failed insert (map full) is never silent: it
- * is counted in the program's lost_events array under LOST_MAP_FULL.
+ * Counters and histograms live in shared hash maps (BPF_MAP_TYPE_HASH)
+ * keyed by an attribution id (a cgroup v2 id, or a device number) and a
+ * small collector-defined enum that encodes the closed label values. Every
+ * CPU adds to the same value with atomic adds (__sync_fetch_and_add, BPF
+ * atomics), so a map costs rows x (element + key + value) of kernel memory
+ * whatever the number of CPUs, and a scrape reads one value per row
+ * (internal/maps). Per-CPU hash maps, used before, hold one value per
+ * possible CPU for every row: 65,536 histogram rows were 256 MiB on a
+ * 256-CPU node, and a scrape read 256 values per row. The price is a
+ * locked add on a cache line that CPUs updating the same row share
+ * (BENCHMARKS.md, "Kernel map memory by CPU count", has the per-event
+ * cost). A failed insert (map full) is never silent: it is counted in the
+ * program's lost_events array under LOST_MAP_FULL.
+ *
+ * A row is inserted with BPF_NOEXIST carrying the event's own value; when
+ * another CPU inserted the key first (-EEXIST), the event is added to that
+ * row instead, so no event is lost to the race.
  *
  * Per-workload maps fold instead of losing: each has a small companion map
  * <name>_overflow (DECLARE_COUNTER_OVERFLOW, DECLARE_HIST_OVERFLOW) with the
@@ -16,6 +28,9 @@
  * stay right however many workloads come: a workload's own series only
  * stop growing once the map is full. Only when the companion map is full
  * too (more distinct events than OVERFLOW_ROWS) is an event lost.
+ *
+ * The main maps stay preallocated: their hooks (sched_switch, tracepoints)
+ * then never allocate, and an insert fails only when every row is taken.
  */
 #ifndef BPFLEET_MAPS_H
 #define BPFLEET_MAPS_H
@@ -75,21 +90,22 @@ static __always_inline void lost_event(void *lost_map, __u32 reason)
 }
 
 /*
- * counter_add_row adds n to key in a per-CPU hash map of __u64, inserting
- * the key when it is new. Returns 0, or the insert's error (map full).
+ * counter_add_row atomically adds n to key in a hash map of __u64,
+ * inserting the key when it is new. Returns 0, or the insert's error (map
+ * full).
  */
 static __always_inline long counter_add_row(void *map, const void *key, __u64 n)
 {
 	__u64 *v = bpf_map_lookup_elem(map, key);
 	if (v) {
-		*v += n;
+		__sync_fetch_and_add(v, n);
 		return 0;
 	}
 	long err = bpf_map_update_elem(map, key, &n, BPF_NOEXIST);
 	if (err == -EEXIST) {
 		v = bpf_map_lookup_elem(map, key);
 		if (v) {
-			*v += n;
+			__sync_fetch_and_add(v, n);
 			return 0;
 		}
 	}
@@ -97,7 +113,7 @@ static __always_inline long counter_add_row(void *map, const void *key, __u64 n)
 }
 
 /*
- * counter_add adds n to key in a per-CPU hash map of __u64. Returns 0, or
+ * counter_add adds n to key in a hash map of __u64. Returns 0, or
  * counts LOST_MAP_FULL and returns -1.
  */
 static __always_inline int counter_add(void *map, void *lost_map, const void *key, __u64 n)
@@ -111,15 +127,16 @@ static __always_inline int counter_add(void *map, void *lost_map, const void *ke
 
 /*
  * hist_add_row records one observation of raw value val (nanoseconds for
- * latencies) in key's bucket of a per-CPU hash map of struct hist_value.
- * Returns 0, or the insert's error (map full).
+ * latencies) in key's bucket of a hash map of struct hist_value, with one
+ * atomic add to each field (a scrape may read a row between the two: the
+ * next scrape sees both). Returns 0, or the insert's error (map full).
  */
 static __always_inline long hist_add_row(void *map, const struct hist_key *key, __u64 val)
 {
 	struct hist_value *v = bpf_map_lookup_elem(map, key);
 	if (v) {
-		v->count += 1;
-		v->sum += val;
+		__sync_fetch_and_add(&v->count, 1);
+		__sync_fetch_and_add(&v->sum, val);
 		return 0;
 	}
 	struct hist_value init = { .count = 1, .sum = val };
@@ -127,8 +144,8 @@ static __always_inline long hist_add_row(void *map, const struct hist_key *key, 
 	if (err == -EEXIST) {
 		v = bpf_map_lookup_elem(map, key);
 		if (v) {
-			v->count += 1;
-			v->sum += val;
+			__sync_fetch_and_add(&v->count, 1);
+			__sync_fetch_and_add(&v->sum, val);
 			return 0;
 		}
 	}
@@ -148,14 +165,13 @@ static __always_inline int hist_add(void *map, void *lost_map, struct hist_key *
 /*
  * Rows of an overflow map: distinct (event) or (labels, bucket) values.
  * Not preallocated: a companion costs kernel memory only once its map has
- * filled, and then only for the rows it holds (per-CPU values on many-CPU
- * hosts would otherwise cost megabytes each for nothing).
+ * filled, and then only for the rows it holds.
  */
 #define OVERFLOW_ROWS 4096
 
 #define DECLARE_COUNTER_OVERFLOW(name)                     \
 	struct {                                           \
-		__uint(type, BPF_MAP_TYPE_PERCPU_HASH);    \
+		__uint(type, BPF_MAP_TYPE_HASH);           \
 		__uint(max_entries, OVERFLOW_ROWS);        \
 		__uint(map_flags, BPF_F_NO_PREALLOC);      \
 		__type(key, struct counter_key);           \
@@ -164,7 +180,7 @@ static __always_inline int hist_add(void *map, void *lost_map, struct hist_key *
 
 #define DECLARE_HIST_OVERFLOW(name)                        \
 	struct {                                           \
-		__uint(type, BPF_MAP_TYPE_PERCPU_HASH);    \
+		__uint(type, BPF_MAP_TYPE_HASH);           \
 		__uint(max_entries, OVERFLOW_ROWS);        \
 		__uint(map_flags, BPF_F_NO_PREALLOC);      \
 		__type(key, struct hist_key);              \

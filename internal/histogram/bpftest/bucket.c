@@ -31,7 +31,7 @@ int bucket_batch(struct batch *b)
 }
 
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 1024);
 	__type(key, struct hist_key);
 	__type(value, struct hist_value);

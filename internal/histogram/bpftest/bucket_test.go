@@ -118,18 +118,14 @@ func TestSchedSwitchRecords(t *testing.T) {
 	}
 
 	var (
-		key    bucketHistKey
-		perCPU []bucketHistValue
-		rows   int
+		key   bucketHistKey
+		value bucketHistValue
+		rows  int
 	)
 	iter := objs.SwitchHist.Iterate()
-	for iter.Next(&key, &perCPU) {
+	for iter.Next(&key, &value) {
 		rows++
-		var count, sum uint64
-		for _, v := range perCPU {
-			count += v.Count
-			sum += v.Sum
-		}
+		count, sum := value.Count, value.Sum
 		if key.Bucket == histogram.ZeroBucket {
 			if count == 0 || sum != 0 {
 				t.Errorf("zero bucket holds %d observations summing to %d", count, sum)

@@ -19,7 +19,7 @@ struct event {
 };
 
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 4);
 	__type(key, struct counter_key);
 	__type(value, __u64);
@@ -27,7 +27,7 @@ struct {
 DECLARE_COUNTER_OVERFLOW(counts);
 
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 4);
 	__type(key, struct hist_key);
 	__type(value, struct hist_value);

@@ -4,10 +4,15 @@ package foldtest
 
 import (
 	"errors"
+	"fmt"
 	"os"
+	"reflect"
+	"runtime"
+	"sync"
 	"testing"
 
 	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
 
 	"github.com/bpfleet/bpfleet/internal/maps"
 )
@@ -114,4 +119,115 @@ func checkLost(t *testing.T, objs *foldObjects, want uint64) {
 	if lost[0] != want { // LOST_MAP_FULL
 		t.Errorf("lost (map_full) = %d, want %d", lost[0], want)
 	}
+}
+
+// The aggregation maps are shared hash maps, one value per row whatever
+// the number of CPUs: the main maps preallocated, their overflow
+// companions not.
+func TestMapsAreShared(t *testing.T) {
+	spec, err := loadFold()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, prealloc := range map[string]bool{
+		"counts": true, "counts_overflow": false,
+		"latency": true, "latency_overflow": false,
+	} {
+		m := spec.Maps[name]
+		if m == nil {
+			t.Errorf("no map %s", name)
+			continue
+		}
+		if m.Type != ebpf.Hash {
+			t.Errorf("%s is a %s, want a %s", name, m.Type, ebpf.Hash)
+		}
+		if got := m.Flags&unix.BPF_F_NO_PREALLOC == 0; got != prealloc {
+			t.Errorf("%s preallocated: %v, want %v", name, got, prealloc)
+		}
+	}
+}
+
+// Every CPU runs the same programs on the same rows at once: a goroutine
+// pinned to each possible CPU (at least two) counts and observes rounds
+// times for each of ids 1-8, in a map of four rows. Every row, the overflow
+// rows and the histogram come out exact: the adds are atomic, and an
+// insert that loses the race to another CPU adds to the winner's row.
+func TestConcurrentAddsAreExact(t *testing.T) {
+	objs := load(t)
+	cpus, err := ebpf.PossibleCPU()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const rounds, ids = 5000, 8
+	workers := max(cpus, 2)
+	errs := make(chan error, workers)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// The thread stays locked to this goroutine and ends with it,
+			// taking its CPU affinity along.
+			runtime.LockOSThread()
+			var set unix.CPUSet
+			set.Set(w % cpus)
+			if err := unix.SchedSetaffinity(0, &set); err != nil {
+				errs <- fmt.Errorf("pinning to CPU %d: %w", w%cpus, err)
+				return
+			}
+			<-start
+			for range rounds {
+				for id := uint64(1); id <= ids; id++ {
+					for _, run := range []struct {
+						p *ebpf.Program
+						e foldEvent
+					}{
+						{objs.Count, foldEvent{Id: id, Event: 7, Value: id}},
+						{objs.Observe, foldEvent{Id: id, Event: 3, Bucket: 5, Value: 10 * id}},
+					} {
+						ret, err := run.p.Run(&ebpf.RunOptions{Context: run.e})
+						if err == nil && ret != 0 {
+							err = fmt.Errorf("returned %d", int32(ret))
+						}
+						if err != nil {
+							errs <- fmt.Errorf("%s on CPU %d: %w", run.p, w%cpus, err)
+							return
+						}
+					}
+				}
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+
+	n := uint64(workers * rounds)
+	counts, _, err := maps.ReadCountersFolded(objs.Counts, objs.CountsOverflow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hists, _, err := maps.ReadHistogramsFolded(objs.Latency, objs.LatencyOverflow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Each worker inserts ids in order, so ids 1-4 take the four rows and
+	// 5-8 fold into the overflow rows.
+	wantCounts := map[maps.CounterKey]uint64{{ID: maps.OverflowID, Event: 7}: n * (5 + 6 + 7 + 8)}
+	wantHists := map[maps.HistKey]maps.HistValue{{ID: maps.OverflowID, Labels: 3, Bucket: 5}: {Count: 4 * n, Sum: n * 10 * (5 + 6 + 7 + 8)}}
+	for id := uint64(1); id <= 4; id++ {
+		wantCounts[maps.CounterKey{ID: id, Event: 7}] = n * id
+		wantHists[maps.HistKey{ID: id, Labels: 3, Bucket: 5}] = maps.HistValue{Count: n, Sum: n * 10 * id}
+	}
+	if !reflect.DeepEqual(counts, wantCounts) {
+		t.Errorf("counters after %d workers × %d rounds:\n got %v\nwant %v", workers, rounds, counts, wantCounts)
+	}
+	if !reflect.DeepEqual(hists, wantHists) {
+		t.Errorf("histograms after %d workers × %d rounds:\n got %v\nwant %v", workers, rounds, hists, wantHists)
+	}
+	checkLost(t, objs, 0)
 }

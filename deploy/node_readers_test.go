@@ -30,17 +30,11 @@ const (
 // metric name whose labels include every pair of kv.
 func labelValues(mfs map[string]*dto.MetricFamily, name, label string, kv ...string) []string {
 	var out []string
-	for _, m := range mfs[name].GetMetric() {
-		labels := map[string]string{}
+	for _, m := range matching(mfs, name, kv...) {
 		for _, l := range m.GetLabel() {
-			labels[l.GetName()] = l.GetValue()
-		}
-		match := true
-		for i := 0; i+1 < len(kv); i += 2 {
-			match = match && labels[kv[i]] == kv[i+1]
-		}
-		if match {
-			out = append(out, labels[label])
+			if l.GetName() == label {
+				out = append(out, l.GetValue())
+			}
 		}
 	}
 	slices.Sort(out)
@@ -51,18 +45,8 @@ func labelValues(mfs map[string]*dto.MetricFamily, name, label string, kv ...str
 // labels include every pair of kv, summed.
 func histogramCount(mfs map[string]*dto.MetricFamily, name string, kv ...string) uint64 {
 	var n uint64
-	for _, m := range mfs[name].GetMetric() {
-		labels := map[string]string{}
-		for _, l := range m.GetLabel() {
-			labels[l.GetName()] = l.GetValue()
-		}
-		match := true
-		for i := 0; i+1 < len(kv); i += 2 {
-			match = match && labels[kv[i]] == kv[i+1]
-		}
-		if match {
-			n += m.GetHistogram().GetSampleCount()
-		}
+	for _, m := range matching(mfs, name, kv...) {
+		n += m.GetHistogram().GetSampleCount()
 	}
 	return n
 }

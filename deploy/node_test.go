@@ -283,11 +283,10 @@ func (n *nodeEnv) scrapeCollectors(t *testing.T, pod *corev1.Pod, e string, coll
 	return mfs
 }
 
-// sumOf returns the sum of the samples of metric name whose labels include
-// every pair of kv.
-func sumOf(mfs map[string]*dto.MetricFamily, name string, kv ...string) (float64, int) {
-	var sum float64
-	n := 0
+// matching returns the series of metric name whose labels include every
+// pair of kv.
+func matching(mfs map[string]*dto.MetricFamily, name string, kv ...string) []*dto.Metric {
+	var out []*dto.Metric
 	for _, m := range mfs[name].GetMetric() {
 		labels := map[string]string{}
 		for _, l := range m.GetLabel() {
@@ -298,11 +297,21 @@ func sumOf(mfs map[string]*dto.MetricFamily, name string, kv ...string) (float64
 			match = match && labels[kv[i]] == kv[i+1]
 		}
 		if match {
-			sum += m.GetCounter().GetValue() + m.GetGauge().GetValue()
-			n++
+			out = append(out, m)
 		}
 	}
-	return sum, n
+	return out
+}
+
+// sumOf returns the sum of the samples of metric name whose labels include
+// every pair of kv, and how many series there are.
+func sumOf(mfs map[string]*dto.MetricFamily, name string, kv ...string) (float64, int) {
+	var sum float64
+	ms := matching(mfs, name, kv...)
+	for _, m := range ms {
+		sum += m.GetCounter().GetValue() + m.GetGauge().GetValue()
+	}
+	return sum, len(ms)
 }
 
 // TestManifestsOnNode deploys the generated manifests of kernel, dns, cni,

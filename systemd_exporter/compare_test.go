@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"os"
 	"os/exec"
 	"slices"
@@ -10,7 +9,6 @@ import (
 	"time"
 
 	"github.com/bpfleet/bpfleet/internal/exportertest"
-	"github.com/bpfleet/bpfleet/systemd_exporter/sdtest"
 )
 
 // BenchmarkCompareUpstream measures, side by side on one systemd with
@@ -27,13 +25,7 @@ func BenchmarkCompareUpstream(b *testing.B) {
 	if upstream == "" {
 		b.Skip("set BPFLEET_UPSTREAM_SYSTEMD_EXPORTER to prometheus-community/systemd_exporter's binary to compare")
 	}
-	sys := sdtest.Boot(b)
-	sys.AddUnit(b, "bulk@.service", "[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/bin/true\n")
-	args := []string{"start"}
-	for i := range bulkUnits {
-		args = append(args, fmt.Sprintf("bulk@%d.service", i))
-	}
-	sys.Systemctl(b, args...)
+	sys := bootBulk(b)
 	all := units(b, sys)
 	ours := startExporter(b, sys, "--collector.unit.exclude=")
 	cmd := exec.Command(upstream, "--web.listen-address=127.0.0.1:0", "--systemd.collector.unit-exclude=", "--systemd.collector.enable-restart-count", "--log.level=info")

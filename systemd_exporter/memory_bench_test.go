@@ -1,11 +1,9 @@
 package main
 
 import (
-	"fmt"
 	"testing"
 
 	"github.com/bpfleet/bpfleet/internal/exportertest"
-	"github.com/bpfleet/bpfleet/systemd_exporter/sdtest"
 )
 
 // BenchmarkMemory1000Units measures the exporter binary's memory on a real
@@ -16,13 +14,7 @@ import (
 //
 //	go test -run - -bench Memory1000Units -benchtime 10x ./systemd_exporter/
 func BenchmarkMemory1000Units(b *testing.B) {
-	sys := sdtest.Boot(b)
-	sys.AddUnit(b, "bulk@.service", "[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/bin/true\n")
-	args := []string{"start"}
-	for i := range bulkUnits {
-		args = append(args, fmt.Sprintf("bulk@%d.service", i))
-	}
-	sys.Systemctl(b, args...)
+	sys := bootBulk(b)
 	p := startExporter(b, sys, "--collector.unit.exclude=")
 	for b.Loop() {
 		if _, err := p.Scrape(); err != nil {

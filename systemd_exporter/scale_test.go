@@ -11,8 +11,21 @@ import (
 	"github.com/bpfleet/bpfleet/systemd_exporter/sdtest"
 )
 
-// bulkUnits is how many units TestThousandUnits starts.
+// bulkUnits is how many units TestThousandUnits and the benchmarks start.
 const bulkUnits = 1000
+
+// bootBulk boots a systemd with bulkUnits more units active
+// (bulk@0..999.service, oneshot with RemainAfterExit): 1,139 in all.
+func bootBulk(tb testing.TB) *sdtest.System {
+	sys := sdtest.Boot(tb)
+	sys.AddUnit(tb, "bulk@.service", "[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/bin/true\n")
+	args := []string{"start"}
+	for i := range bulkUnits {
+		args = append(args, fmt.Sprintf("bulk@%d.service", i))
+	}
+	sys.Systemctl(tb, args...)
+	return sys
+}
 
 // dbusCalls is the number of D-Bus calls the exporter has made, from its
 // own histogram.

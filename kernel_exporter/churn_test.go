@@ -25,7 +25,8 @@ import (
 // out the 5-minute grace and scrapes again: no series of a removed cgroup
 // may be served any more. Reported: the exporter's peak RSS (VmHWM), the
 // median and slowest scrape, the churn rate, and the dead workloads still
-// served after the grace (must be 0). It runs the real binary with only
+// served after the grace (must be 0), and its resident memory before the
+// churn and after the grace (flat: what the churn held is given back). It runs the real binary with only
 // the process collector, so it needs root, and runs once:
 //
 //	go test ./kernel_exporter -run '^$' -bench Churn -benchtime 1x -timeout 30m
@@ -51,6 +52,10 @@ func BenchmarkChurn(b *testing.B) {
 		}
 		b.Cleanup(func() { os.Remove(parent) })
 		prefix := strings.TrimPrefix(parent, root)
+		if _, err := p.Scrape(); err != nil {
+			b.Fatal(err)
+		}
+		idleRSS := exportertest.ProcStatus(b, p.Pid(), "VmRSS")
 
 		var scrapes []time.Duration
 		var peakSeries int
@@ -113,6 +118,12 @@ func BenchmarkChurn(b *testing.B) {
 		b.ReportMetric(float64(scrapes[len(scrapes)-1].Milliseconds()), "scrape-max-ms")
 		b.ReportMetric(float64(peakSeries), "peak-exec-series")
 		b.ReportMetric(float64(dead), "dead-series-after-grace")
+		// Flat after the churn: resident memory before it and after the
+		// grace (the Go runtime returns freed heap to the kernel in the
+		// background, within minutes).
+		b.ReportMetric(float64(idleRSS)/(1<<20), "RSS-before-MiB")
+		b.ReportMetric(float64(exportertest.ProcStatus(b, p.Pid(), "VmRSS"))/(1<<20), "RSS-after-grace-MiB")
+		b.ReportMetric(float64(exportertest.ProcStatus(b, p.Pid(), "RssAnon"))/(1<<20), "RssAnon-after-grace-MiB")
 		if dead != 0 {
 			b.Errorf("%d series of removed cgroups still served %s after the churn ended", dead, grace+10*time.Second)
 		}

@@ -95,38 +95,86 @@ int BPF_PROG(sched_switch, bool preempt, struct task_struct *prev, struct task_s
  * bpf_ktime_get_ns) was updated at the start of this __schedule; next sits
  * on this CPU's run queue, which its CFS run queue (of its task group, any
  * scheduling class) points to. The kernel is about to add
- * "clock - last_queued" to next's run_delay, and adds the waits a migration
- * cuts short when it moves a queued task: the sample is the growth of
- * run_delay since next last ran, kept in runnable_since (plus one, so that
- * 0 means "not seen yet").
+ * "clock - last_queued" to next's run_delay and count the run in pcount,
+ * and adds the waits a migration cuts short when it moves a queued task:
+ * the sample is the growth of run_delay since next last ran.
+ *
+ * The kernel does not run sched_switch programs for every switch it counts
+ * (on the dev VM, for no switch away from a thread of its PID 1, with no
+ * recursion miss counted): the incoming task's pcount then grows past the
+ * runs seen. Such a run is caught up when the task next leaves a CPU
+ * through a switch the program sees: run_delay and pcount are final for
+ * that run by then, so the sample is the one the missed switch would have
+ * given.
  */
+struct queued_seen {
+	__u64 run_delay; /* the task's run_delay after the last run accounted */
+	__u64 pcount;    /* its pcount then; 0: not seen yet */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct queued_seen);
+} queued_seen SEC(".maps");
+
+/*
+ * record_runs adds the runs of p since seen (pcount runs, waiting run_delay
+ * in all) and moves seen to them: one sample of the whole wait, and, where
+ * several runs went unseen, the others counted lost (their waits are in the
+ * sample, their split is not known).
+ */
+static __always_inline void record_runs(struct task_struct *p, struct queued_seen *seen, __u64 run_delay,
+					__u64 pcount, __u64 delta)
+{
+	__u64 runs = pcount - seen->pcount;
+	seen->run_delay = run_delay;
+	seen->pcount = pcount;
+	struct hist_key key = {
+		.id = task_cgroup_id(p),
+		.bucket = hist_bucket_ns(delta),
+	};
+	hist_add_fold(&runqueue_latency, &runqueue_latency_overflow, &lost_events, &key, delta);
+	if (runs > 1) {
+		__u32 reason = LOST_START_FULL;
+		__u64 *v = bpf_map_lookup_elem(&lost_events, &reason);
+		if (v)
+			*v += runs - 1;
+	}
+}
+
 SEC("tp_btf/sched_switch")
 int BPF_PROG(sched_switch_queued, bool preempt, struct task_struct *prev, struct task_struct *next,
 	     unsigned int prev_state)
 {
+	/* prev's runs that reached no program: its statistics are final. */
+	struct queued_seen *seen = bpf_task_storage_get(&queued_seen, prev, 0, 0);
+	if (seen && seen->pcount && prev->sched_info.pcount != seen->pcount)
+		record_runs(prev, seen, prev->sched_info.run_delay, prev->sched_info.pcount,
+			    prev->sched_info.run_delay - seen->run_delay);
+
 	__u64 queued = next->sched_info.last_queued;
 	if (!queued)
 		return 0; /* the idle task, or not queued: the kernel counts no wait either */
 	__u64 wait = next->se.cfs_rq->rq->clock - queued;
 	__u64 run_delay = next->sched_info.run_delay + wait; /* after this run's arrival */
-	__u64 *seen = bpf_task_storage_get(&runnable_since, next, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	__u64 pcount = next->sched_info.pcount + 1;
+	seen = bpf_task_storage_get(&queued_seen, next, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (!seen) {
 		lost_event(&lost_events, LOST_START_FULL);
 		return 0;
 	}
 	__u64 delta;
-	if (*seen)
-		delta = run_delay - (*seen - 1);
-	else if (next->sched_info.pcount == 0)
+	if (seen->pcount)
+		delta = run_delay - seen->run_delay;
+	else if (pcount == 1)
 		delta = run_delay; /* its first run: every wait so far is this one */
-	else
+	else {
 		delta = wait; /* ran before we attached: this wait's last part */
-	*seen = run_delay + 1;
-	struct hist_key key = {
-		.id = task_cgroup_id(next),
-		.bucket = hist_bucket_ns(delta),
-	};
-	hist_add_fold(&runqueue_latency, &runqueue_latency_overflow, &lost_events, &key, delta);
+		seen->pcount = pcount - 1;
+	}
+	record_runs(next, seen, run_delay, pcount, delta);
 	return 0;
 }
 

@@ -319,6 +319,14 @@ func BenchmarkPeerWakeup(b *testing.B) {
 	peerBench(b, newSched, loadSched, "runqlat", pingPongLoop)
 }
 
+// BenchmarkPeerWakeupFallback is BenchmarkPeerWakeup with ours forced to
+// the wakeup design (task storage; sched_wakeup, sched_wakeup_new,
+// sched_switch): ours, theirs and empty then run on the same three hooks.
+func BenchmarkPeerWakeupFallback(b *testing.B) {
+	force(b, &schedInfoLive, func() bool { return false })
+	peerBench(b, newSched, loadSched, "runqlat", pingPongLoop)
+}
+
 // BenchmarkPeerBlockWrite: the O_DIRECT writes of BenchmarkHookBlockWrite;
 // theirs is ebpf_exporter's examples/biolatency.
 func BenchmarkPeerBlockWrite(b *testing.B) {

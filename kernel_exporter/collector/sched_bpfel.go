@@ -26,11 +26,18 @@ type schedHistValue struct {
 	Sum   uint64
 }
 
+type schedQueuedSeen struct {
+	_        structs.HostLayout
+	RunDelay uint64
+	Pcount   uint64
+}
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	schedMapLostEvents              = "lost_events"
+	schedMapQueuedSeen              = "queued_seen"
 	schedMapRunnableSince           = "runnable_since"
 	schedMapRunqueueLatency         = "runqueue_latency"
 	schedMapRunqueueLatencyOverflow = "runqueue_latency_overflow"
@@ -93,6 +100,7 @@ type schedProgramSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type schedMapSpecs struct {
 	LostEvents              *ebpf.MapSpec `ebpf:"lost_events"`
+	QueuedSeen              *ebpf.MapSpec `ebpf:"queued_seen"`
 	RunnableSince           *ebpf.MapSpec `ebpf:"runnable_since"`
 	RunqueueLatency         *ebpf.MapSpec `ebpf:"runqueue_latency"`
 	RunqueueLatencyOverflow *ebpf.MapSpec `ebpf:"runqueue_latency_overflow"`
@@ -125,6 +133,7 @@ func (o *schedObjects) Close() error {
 // It can be passed to loadSchedObjects or ebpf.CollectionSpec.LoadAndAssign.
 type schedMaps struct {
 	LostEvents              *ebpf.Map `ebpf:"lost_events"`
+	QueuedSeen              *ebpf.Map `ebpf:"queued_seen"`
 	RunnableSince           *ebpf.Map `ebpf:"runnable_since"`
 	RunqueueLatency         *ebpf.Map `ebpf:"runqueue_latency"`
 	RunqueueLatencyOverflow *ebpf.Map `ebpf:"runqueue_latency_overflow"`
@@ -133,6 +142,7 @@ type schedMaps struct {
 func (m *schedMaps) Close() error {
 	return _SchedClose(
 		m.LostEvents,
+		m.QueuedSeen,
 		m.RunnableSince,
 		m.RunqueueLatency,
 		m.RunqueueLatencyOverflow,

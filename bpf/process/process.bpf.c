@@ -33,16 +33,25 @@ DECLARE_COUNTER_OVERFLOW(process_counts);
 
 DECLARE_LOST_EVENTS;
 
-static __always_inline void count(enum process_event event)
+/*
+ * count adds one event to the row of cur's cgroup v2 id. cur is the current
+ * task (each hook's task argument is current), so its id is what
+ * bpf_get_current_cgroup_id returns (task_dfl_cgroup(current)->kn->id), read
+ * here through BTF instead: the same loads without the helper call.
+ * BENCHMARKS.md ("process hooks, session 4") has the per-event cost: the
+ * counter's hash lookup and atomic add dominate it, the id read is small.
+ */
+static __always_inline void count(struct task_struct *cur, enum process_event event)
 {
-	struct counter_key key = { .id = bpf_get_current_cgroup_id(), .event = event };
+	struct counter_key key = { .id = cur->cgroups->dfl_cgrp->kn->id, .event = event };
 	counter_add_fold(&process_counts, &process_counts_overflow, &lost_events, &key, 1);
 }
 
+/* p is current: trace_sched_process_exec(current, old_pid, bprm). */
 SEC("tp_btf/sched_process_exec")
-int BPF_PROG(process_exec)
+int BPF_PROG(process_exec, struct task_struct *p)
 {
-	count(EV_PROCESS_EXEC);
+	count(p, EV_PROCESS_EXEC);
 	return 0;
 }
 
@@ -51,7 +60,7 @@ int BPF_PROG(process_fork, struct task_struct *parent, struct task_struct *child
 {
 	if (child->pid != child->tgid)
 		return 0; /* a new thread, not a new process */
-	count(EV_PROCESS_FORK);
+	count(parent, EV_PROCESS_FORK); /* parent is current */
 	return 0;
 }
 
@@ -78,7 +87,7 @@ int BPF_PROG(process_exit, struct task_struct *p, bool group_dead)
 {
 	if (!group_dead)
 		return 0; /* a thread, or not the last one of its process */
-	count(exit_outcome(p));
+	count(p, exit_outcome(p)); /* p is current (do_exit) */
 	return 0;
 }
 

@@ -215,6 +215,45 @@ struct dns_header {
 };
 
 /*
+ * The first bytes of a packet, copied with one bpf_skb_load_bytes: the
+ * IP, UDP and DNS headers and the start of the question of a query or a
+ * response, which took a helper call each (one per label of the name).
+ * A read inside the first n bytes comes from here, any other from the
+ * packet, so a read fails exactly when bpf_skb_load_bytes would (past
+ * skb->len) and every packet is judged as before. n is 0 when nothing was
+ * copied (a packet shorter than WINDOW_MIN).
+ */
+#define WINDOW 128 /* a power of two */
+#define WINDOW_MIN 28 /* an IPv4 header and a UDP header */
+
+struct window {
+	__u32 n;
+	__u8 b[WINDOW];
+};
+
+/*
+ * window_read copies size bytes at packet offset off into dst; 0 or < 0.
+ * The test is on a value of its own (barrier_var), the bytes left in the
+ * window from off, so that the verifier narrows neither off nor n.
+ * Variable offsets into the stack need CAP_PERFMON, which the exporter
+ * has (its cgroup watcher is a tracing program; without it these
+ * programs never loaded, too large for the verifier).
+ */
+static __always_inline long window_read(struct __sk_buff *skb, const struct window *w, __u32 off, void *dst, __u32 size)
+{
+	__u32 left = w->n - off; /* a large value when off is past n */
+	barrier_var(left);
+	if (left >= size && left <= WINDOW) {
+		__u8 *d = dst;
+#pragma unroll
+		for (__u32 i = 0; i < size; i++)
+			d[i] = w->b[(off + i) & (WINDOW - 1)];
+		return 0;
+	}
+	return bpf_skb_load_bytes(skb, off, dst, size);
+}
+
+/*
  * malformed counts a malformed message. Only UDP datagrams are judged: a
  * TCP segment may continue a message that started in an earlier segment,
  * and parses as garbage.
@@ -313,10 +352,54 @@ static __always_inline int parse_l4(struct __sk_buff *skb, struct l4 *l)
 	return -1;
 }
 
-static __always_inline int load_qtype(struct __sk_buff *skb, __u32 off, int judged)
+/*
+ * ports_from_window reads the ports of a packet whose window holds an IP
+ * header without options or extension headers and the first bytes of its
+ * UDP or TCP header (the ports come first in both). Returns 1 and fills
+ * l for UDP (the DNS message follows the 8-byte header), 2 for TCP (only
+ * the ports: parse_l4 finds the message), 0 when the packet needs
+ * parse_l4. A UDP or TCP header that the packet cuts short is left to
+ * parse_l4, which then fails as before.
+ */
+static __always_inline int ports_from_window(struct __sk_buff *skb, const struct window *w, struct l4 *l)
+{
+	__u32 l4off;
+	__u8 proto;
+	if (skb->protocol == bpf_htons(ETH_P_IP)) {
+		if ((w->b[0] & 0xf) != 5 || (w->b[6] & 0x1f) || w->b[7])
+			return 0; /* options, or a fragment other than the first */
+		proto = w->b[9];
+		l4off = sizeof(struct iphdr);
+		l->ipv6 = 0;
+	} else if (skb->protocol == bpf_htons(ETH_P_IPV6)) {
+		proto = w->b[6];
+		l4off = sizeof(struct ipv6hdr);
+		l->ipv6 = 1;
+	} else {
+		return 0;
+	}
+	if (proto == IPPROTO_UDP && w->n >= l4off + sizeof(struct udphdr)) {
+		const struct udphdr *udp = (const void *)(w->b + l4off);
+		l->sport = udp->source;
+		l->dport = udp->dest;
+		l->dns_off = l4off + sizeof(struct udphdr);
+		l->tcp = 0;
+		return 1;
+	}
+	if (proto == IPPROTO_TCP && w->n >= l4off + 4) {
+		const struct tcphdr *tcp = (const void *)(w->b + l4off);
+		l->sport = tcp->source;
+		l->dport = tcp->dest;
+		return 2;
+	}
+	return 0;
+}
+
+/* load_qtype reads QTYPE at off, from the window w unless it is NULL. */
+static __always_inline int load_qtype(struct __sk_buff *skb, const struct window *w, __u32 off, int judged)
 {
 	__be16 qt;
-	if (bpf_skb_load_bytes(skb, off, &qt, sizeof(qt))) {
+	if (w ? window_read(skb, w, off, &qt, sizeof(qt)) : bpf_skb_load_bytes(skb, off, &qt, sizeof(qt))) {
 		malformed_if(judged, MAL_TRUNCATED);
 		return -1;
 	}
@@ -349,26 +432,20 @@ static __always_inline __u32 rcode_enum(__u16 flags)
 }
 
 /*
- * question_qtype walks the first question's name, which starts at packet
- * offset base + 12 (base: the DNS message's offset), and returns its QTYPE,
- * or -1 after counting why the packet is malformed. The first name of a
- * message has nothing before it to point to: a compression pointer in it
- * points into the header, forwards, or back into this name, whose labels
- * lead to the pointer again (a loop).
+ * question_qtype_packet is question_qtype reading each label length from
+ * the packet, for names that run past the window.
  */
-static __always_inline int question_qtype(struct __sk_buff *skb, __u32 base, int judged)
+static __always_inline int question_qtype_packet(struct __sk_buff *skb, __u32 start, int judged)
 {
-	__u32 off = base + DNS_HEADER_LEN, name_len = 0;
+	__u32 off = start, name_len = 0;
 	for (int i = 0; i < DNS_MAX_LABELS; i++) {
 		__u8 len;
 		if (bpf_skb_load_bytes(skb, off, &len, 1)) {
 			malformed_if(judged, MAL_TRUNCATED);
 			return -1;
 		}
-		if (len == 0) {
-			off += 1;
-			return load_qtype(skb, off, judged);
-		}
+		if (len == 0)
+			return load_qtype(skb, NULL, off + 1, judged);
 		if ((len & 0xc0) == 0xc0) {
 			malformed_if(judged, MAL_COMPRESSION);
 			return -1;
@@ -386,6 +463,53 @@ static __always_inline int question_qtype(struct __sk_buff *skb, __u32 base, int
 	}
 	malformed_if(judged, MAL_NAME_TOO_LONG);
 	return -1;
+}
+
+/*
+ * question_qtype walks the first question's name, which starts at packet
+ * offset base + 12 (base: the DNS message's offset), and returns its QTYPE,
+ * or -1 after counting why the packet is malformed. The first name of a
+ * message has nothing before it to point to: a compression pointer in it
+ * points into the header, forwards, or back into this name, whose labels
+ * lead to the pointer again (a loop).
+ *
+ * The name is walked in the window, without a helper call per label; a
+ * name that runs past the window is walked again from its start by
+ * question_qtype_packet, which judges each label alike. A global
+ * function: the verifier checks it once, with any window and any offset,
+ * not once for every way into it (each label's exit would otherwise carry
+ * its own state through the rest of the program).
+ */
+__attribute__((noinline)) int question_qtype(struct __sk_buff *skb, const struct window *w, __u32 base, int judged)
+{
+	if (!skb || !w)
+		return -1;
+	__u32 start = base + DNS_HEADER_LEN;
+	__u32 off = start, name_len = 0;
+	for (int i = 0; i < DNS_MAX_LABELS; i++) {
+		if (off >= WINDOW || off >= w->n)
+			break;
+		__u64 at = off;
+		barrier_var(at); /* keeps the mask, which the verifier needs */
+		__u8 len = w->b[at & (WINDOW - 1)];
+		if (len == 0)
+			return load_qtype(skb, w, off + 1, judged);
+		if ((len & 0xc0) == 0xc0) {
+			malformed_if(judged, MAL_COMPRESSION);
+			return -1;
+		}
+		if (len & 0xc0) {
+			malformed_if(judged, MAL_BAD_LABEL);
+			return -1;
+		}
+		name_len += len + 1;
+		if (name_len + 1 > DNS_MAX_NAME) {
+			malformed_if(judged, MAL_NAME_TOO_LONG);
+			return -1;
+		}
+		off += len + 1;
+	}
+	return question_qtype_packet(skb, start, judged);
 }
 
 /* capture_name sends the name starting at off to user space. */
@@ -443,8 +567,15 @@ static __always_inline void track(struct pending_key *pk, struct pending_query *
 {
 	struct inflight *f = inflight_of(q->cgroup);
 	if (f) {
-		__u64 *reaped = bpf_map_lookup_elem(&dns_reaped, &q->cgroup);
-		__s64 pending = (__s64)(f->started - f->finished - (reaped ? *reaped : 0));
+		/*
+		 * started - finished - reaped is what is pending; reaped only
+		 * lowers it, so it is read only when the rest reaches the limit.
+		 */
+		__s64 pending = (__s64)(f->started - f->finished);
+		if (pending >= (__s64)pending_per_workload) {
+			__u64 *reaped = bpf_map_lookup_elem(&dns_reaped, &q->cgroup);
+			pending -= reaped ? *reaped : 0;
+		}
 		if (pending >= (__s64)pending_per_workload) {
 			struct counter_key ck = { .id = q->cgroup, .event = EVENT_OF_LABELS(DNS_UNTRACKED_LIMIT, q->labels) };
 			counter_add_fold(&dns_counts, &dns_counts_overflow, &lost_events, &ck, 1);
@@ -463,12 +594,35 @@ static __always_inline void track(struct pending_key *pk, struct pending_query *
 static __always_inline void handle(struct __sk_buff *skb, int egress)
 {
 	struct l4 l = {};
-	if (parse_l4(skb, &l))
+	struct window w;
+	w.n = 0;
+	int fast = 0;
+	__u64 n = skb->len;
+	if (n >= WINDOW_MIN) {
+		barrier_var(n);
+		if (n > WINDOW)
+			n = WINDOW;
+		barrier_var(n);
+		if (n >= WINDOW_MIN && bpf_skb_load_bytes(skb, 0, w.b, n) == 0) {
+			/*
+			 * n again, from a load of its own: the verifier marks
+			 * the size of bpf_skb_load_bytes precise, and a
+			 * precise w.n would keep it from pruning the states
+			 * of packets of different lengths.
+			 */
+			__u32 len = *(volatile __u32 *)&skb->len;
+			w.n = len < WINDOW ? len : WINDOW;
+			fast = ports_from_window(skb, &w, &l);
+		}
+	}
+	if (!fast && parse_l4(skb, &l))
 		return;
 	if (egress ? !is_dns_port(l.dport) : !is_dns_port(l.sport))
 		return;
+	if (fast == 2 && parse_l4(skb, &l))
+		return; /* TCP: the message's offset needs the whole header */
 	struct dns_header h;
-	if (bpf_skb_load_bytes(skb, l.dns_off, &h, sizeof(h))) {
+	if (window_read(skb, &w, l.dns_off, &h, sizeof(h))) {
 		/* A TCP segment without DNS (handshake, ACK) is not malformed. */
 		malformed_if(!l.tcp, MAL_TRUNCATED);
 		return;
@@ -481,7 +635,7 @@ static __always_inline void handle(struct __sk_buff *skb, int egress)
 		malformed_if(!l.tcp, MAL_NO_QUESTION);
 		return;
 	}
-	int qt = question_qtype(skb, l.dns_off, !l.tcp);
+	int qt = question_qtype(skb, &w, l.dns_off, !l.tcp);
 	if (qt < 0)
 		return;
 	__u32 qtype = qtype_enum(qt);

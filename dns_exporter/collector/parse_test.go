@@ -400,6 +400,12 @@ func parseCases(tb testing.TB) []parseCase {
 			counts: map[string]uint64{"query AAAA udp ipv4": 1}},
 		{name: "response with compressed answers and EDNS0", frame: inIPv6(overUDP(fromServer, compressedResponse(tb))),
 			counts: map[string]uint64{"response A NOERROR udp ipv6": 1}},
+		// Names that end past the first 128 bytes of the packet, which
+		// the programs copy with one read.
+		{name: "query with a name of 255 octets/udp/ipv4", egress: true, frame: inIPv4(overUDP(toServer, rawQuery(queryID, nameOctets(255)...))),
+			counts: map[string]uint64{"query A udp ipv4": 1}},
+		{name: "response with a name of 255 octets/udp/ipv6", frame: inIPv6(overUDP(fromServer, rawMessage(1, 0x8183, 1, nameOctets(255)...))),
+			counts: map[string]uint64{"response A NXDOMAIN udp ipv6": 1}},
 		{name: "truncated response/udp/ipv4", frame: inIPv4(overUDP(fromServer, packMsg(tb, truncatedResponse(tb, dns.TypeTXT)))),
 			counts: map[string]uint64{"response TXT NOERROR udp ipv4": 1, "truncated TXT ipv4": 1}},
 		{name: "truncated response/udp/ipv6", frame: inIPv6(overUDP(fromServer, packMsg(tb, truncatedResponse(tb, dns.TypeA)))),
@@ -499,6 +505,11 @@ func malformedCases(tb testing.TB) []parseCase {
 		{name: "name of 256 octets", egress: true, frame: inIPv4(overUDP(toServer, rawQuery(1, nameOctets(256)...))), malformed: "name_too_long"},
 		{name: "name of 400 octets", egress: true, frame: inIPv4(overUDP(toServer, rawQuery(1, nameOctets(400)...))), malformed: "name_too_long"},
 		{name: "no question", egress: true, frame: inIPv4(overUDP(toServer, rawMessage(1, 0x0100, 0))), malformed: "no_question"},
+		// Past the first 128 bytes, which the programs copy with one
+		// read: the name is walked again from the packet.
+		{name: "truncated past the window", egress: true, frame: inIPv4(overUDP(toServer, rawQuery(1, pastWindow(30, 'x')...))), malformed: "truncated"},
+		{name: "label length 0x40 past the window", egress: true, frame: inIPv4(overUDP(toServer, rawQuery(1, pastWindow(0x40, 'x', 0, 0, 1, 0, 1)...))), malformed: "bad_label"},
+		{name: "pointer past the window", frame: inIPv6(overUDP(fromServer, rawMessage(1, 0x8180, 1, pastWindow(0xc0, 12, 0, 1, 0, 1)...))), malformed: "compression_loop"},
 		{name: "response with no question", frame: inIPv6(overUDP(fromServer, rawMessage(1, 0x8183, 0))), malformed: "no_question"},
 		{name: "response with a bad label", frame: inIPv6(overUDP(fromServer, rawMessage(1, 0x8180, 1, 0x7f, 'x', 0, 0, 1, 0, 1))), malformed: "bad_label"},
 	}
@@ -583,6 +594,15 @@ func rawMessage(id, flags, qdcount uint16, body ...byte) []byte {
 // rawQuery is a query header (RD set, one question) followed by question.
 func rawQuery(id uint16, question ...byte) []byte {
 	return rawMessage(id, 0x0100, 1, question...)
+}
+
+// pastWindow is 104 octets of labels, then tail: in IPv4 and IPv6, what
+// follows lies past the first 128 bytes of the packet.
+func pastWindow(tail ...byte) []byte {
+	b := append([]byte{63}, bytes.Repeat([]byte{'a'}, 63)...)
+	b = append(b, 39)
+	b = append(b, bytes.Repeat([]byte{'a'}, 39)...)
+	return append(b, tail...)
 }
 
 // nameOctets is a question name of n octets in wire format (labels of at

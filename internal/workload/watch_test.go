@@ -154,6 +154,9 @@ func TestWatchedLookupsAskTheKernelOnlyForUnknownCgroups(t *testing.T) {
 		}
 	}()
 	waitAttached(t, reg)
+	// The program is attached before Watch starts trusting its cache (the
+	// loader returns memory to the kernel in between).
+	waitFor(t, r.watched.Load)
 
 	rel := "/bpfleet-watch-fast-" + strings.ReplaceAll(time.Now().Format("150405.000000"), ".", "")
 	dir := filepath.Join(root, rel)

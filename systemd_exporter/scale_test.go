@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	dto "github.com/prometheus/client_model/go"
 
@@ -93,8 +94,15 @@ func TestThousandUnits(t *testing.T) {
 		before, _ := value(first, name, nil)
 		after, _ := value(fams, name, nil)
 		t.Logf("%s: %v after the first scrape, %v 20 scrapes later", name, before, after)
+		// A goroutine or descriptor of the moment (a connection the HTTP
+		// client opened anew, a signal being handled) goes again; a leak
+		// stays: look again for a few seconds before calling it one.
+		for i := 0; after > before && i < 10; i++ {
+			time.Sleep(500 * time.Millisecond)
+			after, _ = value(scrape(t, p), name, nil)
+		}
 		if after > before {
-			t.Errorf("%s grew from %v to %v over 20 scrapes", name, before, after)
+			t.Errorf("%s grew from %v to %v over 20 scrapes and stayed", name, before, after)
 		}
 	}
 	if strings.Contains(p.Log(), "pending replies") {

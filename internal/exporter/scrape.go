@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
-	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -15,6 +14,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	dto "github.com/prometheus/client_model/go"
+
+	"github.com/bpfleet/bpfleet/internal/gather"
 )
 
 // timeoutHeader carries Prometheus's scrape timeout, in seconds.
@@ -79,13 +80,12 @@ func (e *exporter) metricsHandler() http.Handler {
 }
 
 // gather gathers the registries and one scrape of the collectors, bounded
-// by r's scrape timeout.
+// by r's scrape timeout. The collectors' per-workload series (gather.Metric)
+// skip the registry's checks; every other metric has them.
 func (e *exporter) gather(r *http.Request, gatherers prometheus.Gatherers) ([]*dto.MetricFamily, error) {
 	ctx, cancel := e.scrapeContext(r)
 	defer cancel()
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(e.newScrape(ctx))
-	return slices.Concat(gatherers, prometheus.Gatherers{reg}).Gather()
+	return gather.Gather(gatherers, e.newScrape(ctx).Collect)
 }
 
 // slots limits the requests gathering at once, as promhttp's

@@ -16,14 +16,17 @@ package series
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/bpfleet/bpfleet/internal/catalog"
+	"github.com/bpfleet/bpfleet/internal/gather"
 	"github.com/bpfleet/bpfleet/internal/histogram"
 	"github.com/bpfleet/bpfleet/internal/limits"
 	"github.com/bpfleet/bpfleet/internal/selfmetrics"
@@ -72,7 +75,7 @@ type Attributor[K comparable] struct {
 	mu        sync.Mutex
 	goneSince map[K]time.Time
 	limiters  map[*catalog.Metric]*limits.Limiter
-	descs     map[*catalog.Metric]*prometheus.Desc
+	layouts   map[*catalog.Metric]*layout
 	capKeys   map[K]string // key → its label values joined, for Forget
 
 	// known holds, per metric, the series of the last two scrapes by
@@ -81,6 +84,9 @@ type Attributor[K comparable] struct {
 	known      map[*catalog.Metric]map[string]*known
 	gen        uint64
 	lastSeries int
+	// lastKeys and lastAdmits are the last scrape's keys and cap
+	// decisions, to size the next's tables.
+	lastKeys, lastAdmits int
 }
 
 // New returns an Attributor.
@@ -99,7 +105,7 @@ func New[K comparable](opts Options[K]) *Attributor[K] {
 		names:     opts.Labeler.LabelNames(),
 		goneSince: make(map[K]time.Time),
 		limiters:  make(map[*catalog.Metric]*limits.Limiter),
-		descs:     make(map[*catalog.Metric]*prometheus.Desc),
+		layouts:   make(map[*catalog.Metric]*layout),
 		capKeys:   make(map[K]string),
 		known:     make(map[*catalog.Metric]map[string]*known),
 	}
@@ -109,15 +115,77 @@ func New[K comparable](opts Options[K]) *Attributor[K] {
 func (a *Attributor[K]) LabelNames() []string { return a.names }
 
 // Desc returns m's descriptor with the Labeler's key labels, made once.
-func (a *Attributor[K]) Desc(m *catalog.Metric) *prometheus.Desc {
+func (a *Attributor[K]) Desc(m *catalog.Metric) *prometheus.Desc { return a.layout(m).desc }
+
+// layout is what the series of one metric share: the descriptor, the
+// family and the label names in the exposition's order.
+type layout struct {
+	desc   *prometheus.Desc
+	family *gather.Family
+	names  []string // the label names, sorted
+	order  []int    // names[i] is the label of values[order[i]]
+}
+
+func (a *Attributor[K]) layout(m *catalog.Metric) *layout {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	d, ok := a.descs[m]
+	l, ok := a.layouts[m]
 	if !ok {
-		d = m.DescFor(a.names)
-		a.descs[m] = d
+		names := slices.Concat(a.names, m.Labels)
+		order := make([]int, len(names))
+		for i := range order {
+			order[i] = i
+		}
+		slices.SortStableFunc(order, func(i, j int) int { return strings.Compare(names[i], names[j]) })
+		sorted := make([]string, len(names))
+		for i, o := range order {
+			sorted[i] = names[o]
+		}
+		l = &layout{desc: m.DescFor(a.names), family: family(m), names: sorted, order: order}
+		a.layouts[m] = l
 	}
-	return d
+	return l
+}
+
+// pairs returns the label pairs of a series with values, as
+// prometheus.MakeLabelPairs does, in one block: a series' pairs lie
+// together in memory and cost two allocations, not one per string.
+func (l *layout) pairs(values []string) []*dto.LabelPair {
+	if len(values) != len(l.names) {
+		return prometheus.MakeLabelPairs(l.desc, values)
+	}
+	block := make([]dto.LabelPair, len(values))
+	out := make([]*dto.LabelPair, len(values))
+	for i, o := range l.order {
+		block[i].Name = &l.names[i]
+		block[i].Value = &values[o]
+		out[i] = &block[i]
+	}
+	return out
+}
+
+// families holds each metric's gather.Family, one for every Attributor
+// that serves it, so that a scrape groups their series in one family.
+var families sync.Map // *catalog.Metric → *gather.Family
+
+// family returns m's gather.Family.
+func family(m *catalog.Metric) *gather.Family {
+	if f, ok := families.Load(m); ok {
+		return f.(*gather.Family)
+	}
+	f, _ := families.LoadOrStore(m, &gather.Family{Name: m.Name, Help: m.Help, Type: dtoType(m.Type)})
+	return f.(*gather.Family)
+}
+
+// dtoType is t's type in the exposition.
+func dtoType(t catalog.Type) dto.MetricType {
+	switch t {
+	case catalog.Counter:
+		return dto.MetricType_COUNTER
+	case catalog.Histogram:
+		return dto.MetricType_HISTOGRAM
+	}
+	return dto.MetricType_GAUGE
 }
 
 // Scrape accumulates one scrape's series.
@@ -140,9 +208,12 @@ type resolved struct {
 
 // known is a series seen in a recent scrape, kept by the Attributor across
 // scrapes so that a series' label pairs are built once, not at every
-// scrape: its label values and their pairs never change.
+// scrape: its label values and their pairs never change. Its values are
+// valid UTF-8 (invalid bytes replaced) and unique in its metric, so its
+// metrics skip the registry's checks (gather.Metric).
 type known struct {
 	desc   *prometheus.Desc
+	family *gather.Family
 	values []string
 	pairs  []*dto.LabelPair
 	gen    uint64 // the last scrape that had it
@@ -161,6 +232,9 @@ type value struct {
 
 func (v *value) Desc() *prometheus.Desc { return v.series.desc }
 
+// Family implements gather.Metric.
+func (v *value) Family() *gather.Family { return v.series.family }
+
 // Write implements prometheus.Metric without allocating.
 func (v *value) Write(out *dto.Metric) error {
 	out.Label = v.series.pairs
@@ -173,6 +247,15 @@ func (v *value) Write(out *dto.Metric) error {
 	}
 	return nil
 }
+
+// histMetric is a histogram of a known series.
+type histMetric struct {
+	prometheus.Metric
+	family *gather.Family
+}
+
+// Family implements gather.Metric.
+func (h histMetric) Family() *gather.Family { return h.family }
 
 type histEntry struct {
 	series histogram.Series
@@ -193,13 +276,13 @@ func (a *Attributor[K]) Begin(ctx context.Context) *Scrape[K] {
 			delete(a.known, m)
 		}
 	}
-	last := a.lastSeries
+	last, keys, admits := a.lastSeries, a.lastKeys, a.lastAdmits
 	a.mu.Unlock()
 	return &Scrape[K]{
 		a:      a,
 		ctx:    ctx,
-		labels: make(map[K]resolved),
-		admits: make(map[admitKey]bool),
+		labels: make(map[K]resolved, keys),
+		admits: make(map[admitKey]bool, admits),
 		index:  make(map[*known]int32, last),
 		values: make([]value, 0, last),
 		hists:  make(map[*known]*histEntry),
@@ -289,8 +372,13 @@ func (s *Scrape[K]) series(m *catalog.Metric, key K, extra []string) *known {
 	if kn == nil {
 		values := make([]string, 0, len(head)+len(extra))
 		values = append(append(values, head...), extra...)
-		desc := s.a.Desc(m)
-		kn = &known{desc: desc, values: values, pairs: prometheus.MakeLabelPairs(desc, values)}
+		for i, v := range values {
+			if !utf8.ValidString(v) {
+				values[i] = strings.ToValidUTF8(v, "\uFFFD")
+			}
+		}
+		l := s.a.layout(m)
+		kn = &known{desc: l.desc, family: l.family, values: values, pairs: l.pairs(values)}
 		byKey[string(s.buf)] = kn
 	}
 	kn.gen = s.a.gen
@@ -344,7 +432,7 @@ func (s *Scrape[K]) Histogram(m *catalog.Metric, key K, bucket int32, count, raw
 // and gauges it sends stay valid after the next scrape begins.
 func (s *Scrape[K]) Emit(ch chan<- prometheus.Metric, opts histogram.Opts) error {
 	s.a.mu.Lock()
-	s.a.lastSeries = len(s.values)
+	s.a.lastSeries, s.a.lastKeys, s.a.lastAdmits = len(s.values), len(s.labels), len(s.admits)
 	s.a.mu.Unlock()
 	for _, kn := range s.order {
 		if i, ok := s.index[kn]; ok {
@@ -355,7 +443,7 @@ func (s *Scrape[K]) Emit(ch chan<- prometheus.Metric, opts histogram.Opts) error
 		if err != nil {
 			return err
 		}
-		ch <- m
+		ch <- histMetric{m, kn.family}
 	}
 	return nil
 }

@@ -9,8 +9,10 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/bpfleet/bpfleet/internal/catalog"
+	"github.com/bpfleet/bpfleet/internal/gather"
 	"github.com/bpfleet/bpfleet/internal/histogram"
 	"github.com/bpfleet/bpfleet/internal/selfmetrics"
 	"github.com/bpfleet/bpfleet/internal/series"
@@ -286,4 +288,90 @@ test_restarts_total{name="__overflow__"} 7
 # TYPE test_exporter_series_overflow_total counter
 test_exporter_series_overflow_total{metric="test_restarts_total"} 1
 `)
+}
+
+// Series skip the registry's checks in the exporter (internal/gather): what
+// gather serves must be what the pedantic registry accepts and serves, the
+// label pairs in name order whatever the order of the key labels and the
+// metric's own, and a label value that is not UTF-8 made valid.
+func TestGatheredSeriesPassTheRegistryChecks(t *testing.T) {
+	rows := pods{1: {"ns-a", "pod-a"}, 2: {"ns-b", "pod\xffb"}, 3: {"ns-a", "pod-a"}}
+	f := newFixture(t, rows, 0)
+	labelled := table.Add(catalog.Metric{Name: "test_bytes_total", Help: "Bytes.", Type: catalog.Counter,
+		Collector: "test", Key: []string{"namespace", "pod"}, Labels: []string{"direction", "zone"}})
+	s := f.attr.Begin(t.Context())
+	for id := uint64(1); id <= 3; id++ {
+		s.Counter(labelled, id, 10*id, "rx", "z1")
+		s.Counter(labelled, id, id, "tx", "a0")
+		s.Histogram(latency, id, 3, id, 100*id, "ipv4")
+	}
+	gathered, err := gather.Gather(nil, func(ch chan<- prometheus.Metric) {
+		if err := s.Emit(ch, histOpts); err != nil {
+			t.Error(err)
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `
+# HELP test_bytes_total Bytes.
+# TYPE test_bytes_total counter
+test_bytes_total{direction="rx",namespace="ns-a",pod="pod-a",zone="z1"} 40
+test_bytes_total{direction="rx",namespace="ns-b",pod="pod` + "\uFFFD" + `b",zone="z1"} 20
+test_bytes_total{direction="tx",namespace="ns-a",pod="pod-a",zone="a0"} 4
+test_bytes_total{direction="tx",namespace="ns-b",pod="pod` + "\uFFFD" + `b",zone="a0"} 2
+`
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(replay(gathered))
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "test_bytes_total"); err != nil {
+		t.Error(err)
+	}
+	if n := len(gathered); n != 2 {
+		t.Fatalf("%d families, want 2", n)
+	}
+	for _, mf := range gathered {
+		for _, m := range mf.Metric {
+			if !slices.IsSortedFunc(m.Label, func(a, b *dto.LabelPair) int { return strings.Compare(a.GetName(), b.GetName()) }) {
+				t.Errorf("%s: label pairs out of order: %v", mf.GetName(), m.Label)
+			}
+		}
+	}
+	if n := len(gathered[0].Metric); gathered[0].GetName() != "test_bytes_total" || n != 4 {
+		t.Errorf("%s has %d series, want test_bytes_total with 4", gathered[0].GetName(), n)
+	}
+	if n := len(gathered[1].Metric); gathered[1].GetName() != "test_latency_seconds" || n != 2 {
+		t.Errorf("%s has %d series, want test_latency_seconds with 2", gathered[1].GetName(), n)
+	}
+}
+
+// replay serves gathered families back as metrics, for the pedantic
+// registry to check.
+type replay []*dto.MetricFamily
+
+func (replay) Describe(chan<- *prometheus.Desc) {}
+
+func (r replay) Collect(ch chan<- prometheus.Metric) {
+	for _, mf := range r {
+		for _, m := range mf.Metric {
+			ch <- dtoMetric{mf, m}
+		}
+	}
+}
+
+type dtoMetric struct {
+	mf *dto.MetricFamily
+	m  *dto.Metric
+}
+
+func (d dtoMetric) Desc() *prometheus.Desc {
+	var names []string
+	for _, lp := range d.m.Label {
+		names = append(names, lp.GetName())
+	}
+	return prometheus.NewDesc(d.mf.GetName(), d.mf.GetHelp(), names, nil)
+}
+
+func (d dtoMetric) Write(out *dto.Metric) error {
+	*out = dto.Metric{Label: d.m.Label, Counter: d.m.Counter, Gauge: d.m.Gauge, Histogram: d.m.Histogram}
+	return nil
 }

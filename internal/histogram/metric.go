@@ -6,7 +6,6 @@ import (
 	"slices"
 
 	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 )
 
 // Native histogram schemas Prometheus accepts.
@@ -67,71 +66,25 @@ func ClassicPowersOfTwo(minExp, maxExp int) []float64 {
 	return bounds
 }
 
-// constMetric is a classic const histogram from client_golang with the native
-// representation added.
-type constMetric struct {
-	prometheus.Metric
-	schema    int32
-	zeroCount uint64
-	spans     []*dto.BucketSpan
-	deltas    []int64
-}
-
 // NewConstMetric returns a throw-away metric for a Collector's Collect: a
 // histogram with count s.Count, sum s.RawSum*o.Scale, classic cumulative
 // buckets at o.Classic (+Inf is implicitly s.Count: observations above the
 // top bound are in no finite bucket) and the native buckets of s. It returns
 // an error if desc is invalid, labelValues do not match desc, o is invalid,
 // a bucket index is outside the float64 range of o.Schema, or the buckets do
-// not sum to s.Count. The metric shares nothing with s.
+// not sum to s.Count. The metric shares nothing with s. A Batch makes many
+// with fewer allocations.
 func NewConstMetric(desc *prometheus.Desc, s *Series, o Opts, labelValues ...string) (prometheus.Metric, error) {
-	if o.Schema < minSchema || o.Schema > maxSchema {
-		return nil, fmt.Errorf("schema %d out of range [%d, %d]", o.Schema, minSchema, maxSchema)
+	// The descriptor's own error and the label values' count, as
+	// client_golang checks them.
+	if _, err := prometheus.NewConstMetric(desc, prometheus.UntypedValue, 0, labelValues...); err != nil {
+		return nil, err
 	}
-	if !(o.Scale > 0) || math.IsInf(o.Scale, 1) {
-		return nil, fmt.Errorf("scale %g is not a positive number", o.Scale)
-	}
-	classic, err := classicIndices(o.Schema, o.Classic)
+	b, err := NewBatch(o)
 	if err != nil {
 		return nil, err
 	}
-	indices, err := sortedIndices(o.Schema, s)
-	if err != nil {
-		return nil, err
-	}
-	sum := float64(s.RawSum) * o.Scale
-	cumulative := cumulativeCounts(s.Buckets, indices, classic, o.Classic)
-	m, err := prometheus.NewConstHistogram(desc, s.Count, sum, cumulative, labelValues...)
-	if err != nil {
-		return nil, err
-	}
-	spans, deltas := nativeSpans(s.Buckets, indices)
-	return &constMetric{
-		Metric:    m,
-		schema:    o.Schema,
-		zeroCount: s.Buckets[ZeroBucket],
-		spans:     spans,
-		deltas:    deltas,
-	}, nil
-}
-
-// Write writes the classic histogram and adds the native fields to it.
-func (m *constMetric) Write(out *dto.Metric) error {
-	if err := m.Metric.Write(out); err != nil {
-		return err
-	}
-	h := out.Histogram
-	h.Schema = new(m.schema)
-	h.ZeroThreshold = new(float64(0))
-	h.ZeroCount = new(m.zeroCount)
-	h.PositiveSpan = m.spans
-	h.PositiveDelta = m.deltas
-	if m.zeroCount == 0 && len(m.spans) == 0 {
-		// Without any native field set, a scraper would take the
-		// histogram for a classic one: an empty span marks it native.
-		h.PositiveSpan = []*dto.BucketSpan{{Offset: new(int32(0)), Length: new(uint32(0))}}
-	}
-	return nil
+	return b.Metric(desc, prometheus.MakeLabelPairs(desc, labelValues), s)
 }
 
 // nativeBound returns the upper bound 2^(i/2^schema) of native bucket i.
@@ -161,7 +114,11 @@ func classicIndices(schema int32, bounds []float64) ([]int32, error) {
 // sortedIndices returns the indices of the non-empty buckets of s in
 // ascending order (ZeroBucket first), and checks them against s.Count.
 func sortedIndices(schema int32, s *Series) ([]int32, error) {
-	var indices []int32
+	return appendSortedIndices(nil, schema, s)
+}
+
+// appendSortedIndices is sortedIndices appending to indices.
+func appendSortedIndices(indices []int32, schema int32, s *Series) ([]int32, error) {
 	var total uint64
 	for i, c := range s.Buckets {
 		if c == 0 {
@@ -178,53 +135,4 @@ func sortedIndices(schema int32, s *Series) ([]int32, error) {
 	}
 	slices.Sort(indices)
 	return indices, nil
-}
-
-// cumulativeCounts returns the classic cumulative count at each bound: the
-// observations in native buckets up to and including the bound's index,
-// zeros included.
-func cumulativeCounts(buckets map[int32]uint64, indices, classic []int32, bounds []float64) map[float64]uint64 {
-	counts := make(map[float64]uint64, len(bounds))
-	var cum uint64
-	next := 0
-	for k, j := range classic {
-		for ; next < len(indices) && indices[next] <= j; next++ {
-			cum += buckets[indices[next]]
-		}
-		counts[bounds[k]] = cum
-	}
-	return counts
-}
-
-// nativeSpans encodes the positive buckets at indices (ascending) as spans
-// and deltas between consecutive bucket counts. Gaps of up to maxSpanGap
-// empty buckets stay inside a span as zero counts.
-func nativeSpans(buckets map[int32]uint64, indices []int32) ([]*dto.BucketSpan, []int64) {
-	var (
-		spans  []*dto.BucketSpan
-		deltas []int64
-		prev   int64
-		next   int32
-	)
-	for _, i := range indices {
-		if i == ZeroBucket {
-			continue
-		}
-		gap := i - next
-		if len(spans) == 0 || gap > maxSpanGap {
-			spans = append(spans, &dto.BucketSpan{Offset: new(gap), Length: new(uint32(0))})
-			gap = 0
-		}
-		span := spans[len(spans)-1]
-		for range gap {
-			deltas = append(deltas, -prev)
-			prev = 0
-		}
-		count := int64(buckets[i])
-		deltas = append(deltas, count-prev)
-		prev = count
-		*span.Length += uint32(gap) + 1
-		next = i + 1
-	}
-	return spans, deltas
 }

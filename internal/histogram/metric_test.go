@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"math"
 	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -309,5 +310,40 @@ func TestPromtoolCheckMetrics(t *testing.T) {
 	cmd.Stdin = &text
 	if out, err := cmd.CombinedOutput(); err != nil || len(out) > 0 {
 		t.Errorf("promtool check metrics: %v\n%s", err, out)
+	}
+}
+
+// Histograms made by one Batch share its blocks: each must still write what
+// it would alone once many more were made after it (more than one block of
+// buckets, spans and deltas), and none may change when its Series does.
+func TestBatchHistogramsStayApart(t *testing.T) {
+	b, err := NewBatch(kernelOpts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var series []*Series
+	var made []prometheus.Metric
+	for i := range 3000 {
+		s := testSeries()
+		// Vary the rows: a gap and a count that differ per histogram.
+		s.Add(int32(10+i%50), uint64(i+1), uint64(i))
+		if i%3 == 0 {
+			s = &Series{}
+		}
+		m, err := b.Metric(testDesc, prometheus.MakeLabelPairs(testDesc, []string{strconv.Itoa(i)}), s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		series, made = append(series, s), append(made, m)
+	}
+	for i, m := range made {
+		alone, err := NewConstMetric(testDesc, series[i], kernelOpts, strconv.Itoa(i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		series[i].Add(0, 1, 1) // after it was made: must not show
+		if got, want := writeMetric(t, m), writeMetric(t, alone); !proto.Equal(got, want) {
+			t.Fatalf("histogram %d:\n%v\nwant:\n%v", i, prototext.Format(got), prototext.Format(want))
+		}
 	}
 }

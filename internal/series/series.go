@@ -434,12 +434,19 @@ func (s *Scrape[K]) Emit(ch chan<- prometheus.Metric, opts histogram.Opts) error
 	s.a.mu.Lock()
 	s.a.lastSeries, s.a.lastKeys, s.a.lastAdmits = len(s.values), len(s.labels), len(s.admits)
 	s.a.mu.Unlock()
+	var batch *histogram.Batch
 	for _, kn := range s.order {
 		if i, ok := s.index[kn]; ok {
 			ch <- &s.values[i]
 			continue
 		}
-		m, err := histogram.NewConstMetric(kn.desc, &s.hists[kn].series, opts, kn.values...)
+		if batch == nil {
+			var err error
+			if batch, err = histogram.NewBatch(opts); err != nil {
+				return err
+			}
+		}
+		m, err := batch.Metric(kn.desc, kn.pairs, &s.hists[kn].series)
 		if err != nil {
 			return err
 		}

@@ -75,6 +75,16 @@ struct {
 
 DECLARE_LOST_EVENTS;
 
+/*
+ * The rows of plugin_starts, or more: one more for each start inserted, one
+ * less for each that an exit deletes (a row the LRU evicted stays counted).
+ * While it is zero no process is tracked, and plugin_exit returns without
+ * looking plugin_starts up: most exits are no plugin's, and that lookup, on
+ * the map's memory that an exec leaves cold, was most of their cost
+ * (BENCHMARKS.md, "Floor of a counting program").
+ */
+__u64 plugins_tracked = 0;
+
 /* Keep the event types in BTF for bpf2go's -type. */
 const struct plugin_exec_event *unused_exec_event __attribute__((unused));
 const struct plugin_exit_event *unused_exit_event __attribute__((unused));
@@ -117,7 +127,12 @@ int BPF_PROG(plugin_exec, struct task_struct *p, pid_t old_pid, struct linux_bin
 	}
 	__u32 tgid = p->tgid;
 	__u64 now = bpf_ktime_get_ns();
-	if (bpf_map_update_elem(&plugin_starts, &tgid, &now, BPF_ANY)) {
+	long err = bpf_map_update_elem(&plugin_starts, &tgid, &now, BPF_NOEXIST);
+	if (!err)
+		__sync_fetch_and_add(&plugins_tracked, 1);
+	else if (err == -EEXIST) /* a plugin exec'ing again: its start is the latest */
+		err = bpf_map_update_elem(&plugin_starts, &tgid, &now, BPF_ANY);
+	if (err) {
 		lost_event(&lost_events, LOST_START_FULL);
 		bpf_ringbuf_discard(ev, 0);
 		return 0;
@@ -144,14 +159,15 @@ static __always_inline __u32 exit_status(struct task_struct *p)
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(plugin_exit, struct task_struct *p, bool group_dead)
 {
-	if (!group_dead)
+	if (!group_dead || !plugins_tracked)
 		return 0;
 	__u32 tgid = p->tgid;
 	__u64 *start = bpf_map_lookup_elem(&plugin_starts, &tgid);
 	if (!start)
 		return 0;
 	__u64 duration = bpf_ktime_get_ns() - *start;
-	bpf_map_delete_elem(&plugin_starts, &tgid);
+	if (!bpf_map_delete_elem(&plugin_starts, &tgid))
+		__sync_fetch_and_add(&plugins_tracked, -1);
 	struct plugin_exit_event *ev = bpf_ringbuf_reserve(&plugin_events, sizeof(*ev), 0);
 	if (!ev) {
 		lost_event(&lost_events, LOST_RINGBUF_FULL);

@@ -59,6 +59,7 @@ const (
 	pluginMapPluginStarts    = "plugin_starts"
 	pluginProgPluginExec     = "plugin_exec"
 	pluginProgPluginExit     = "plugin_exit"
+	pluginVarPluginsTracked  = "plugins_tracked"
 	pluginVarUnusedExecEvent = "unused_exec_event"
 	pluginVarUnusedExitEvent = "unused_exit_event"
 )
@@ -123,6 +124,7 @@ type pluginMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type pluginVariableSpecs struct {
+	PluginsTracked  *ebpf.VariableSpec `ebpf:"plugins_tracked"`
 	UnusedExecEvent *ebpf.VariableSpec `ebpf:"unused_exec_event"`
 	UnusedExitEvent *ebpf.VariableSpec `ebpf:"unused_exit_event"`
 }
@@ -166,6 +168,7 @@ func (m *pluginMaps) Close() error {
 //
 // It can be passed to loadPluginObjects or ebpf.CollectionSpec.LoadAndAssign.
 type pluginVariables struct {
+	PluginsTracked  *ebpf.Variable `ebpf:"plugins_tracked"`
 	UnusedExecEvent *ebpf.Variable `ebpf:"unused_exec_event"`
 	UnusedExitEvent *ebpf.Variable `ebpf:"unused_exit_event"`
 }

@@ -1,306 +1,91 @@
 package collector
 
 import (
-	"context"
-	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
-	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/cilium/ebpf"
-	"github.com/cilium/ebpf/link"
-	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sys/unix"
 
 	"github.com/bpfleet/bpfleet/internal/bpfload"
-	"github.com/bpfleet/bpfleet/internal/cri"
 	"github.com/bpfleet/bpfleet/internal/exporter"
-	"github.com/bpfleet/bpfleet/internal/selfmetrics"
+	"github.com/bpfleet/bpfleet/internal/hookbench"
 	"github.com/bpfleet/bpfleet/internal/testenv"
 	"github.com/bpfleet/bpfleet/internal/workload"
 )
 
-// Per-hook cost benchmarks. Each runs one tight user-space loop three ways:
-// with nothing attached (none), with the do-nothing programs of
-// bpf/kernel/empty.bpf.c on the collector's hooks (empty), and with the
-// collector itself, built by its real constructor (collector). The budget
-// (DESIGN.md, "Performance budgets") is
-//
-//	(collector − none) / (empty − none) ≤ 2
-//
-// in ns/op. Timings drift on a shared machine by more than these programs
-// cost, so the three configurations run interleaved, in hookRounds rounds
-// of b.N/hookRounds iterations each, in the order none, empty, collector and
-// then backwards (which cancels a linear drift), and each reports its own
-// <config>-ns/op. After each timed run of empty and collector, an untimed
-// run of as many iterations with the kernel's BPF run-time statistics on
-// measures the time spent inside the programs (<config>-bpf-ns/op) and the
-// program runs per iteration (runs/op): that separates the programs' own
-// cost from the noise of the loop. Statistics cost every program run two
-// clock reads, which is why the timed runs go without. BENCHMARKS.md has the
-// commands and results.
-
-// hookRounds is the number of interleaved rounds; even, so that each
-// configuration runs as often early as late.
-const hookRounds = 6
+// Per-hook cost benchmarks (internal/hookbench): each runs one tight
+// user-space loop with nothing attached, with the do-nothing programs of
+// bpf/kernel/empty.bpf.c on the collector's hooks, with the counting floor
+// of bpf/hookbench/floor.bpf.c on the same hooks, and with the collector
+// built by its real constructor, interleaved. BENCHMARKS.md ("Per-event cost
+// of the BPF programs") has the commands and results.
 
 // loop is one iteration of a benchmark workload.
-type loop func() error
+type loop = hookbench.Loop
 
-// hookConfig instruments the hooks for one round: attach returns the
-// programs it attached and a function that detaches them.
-type hookConfig struct {
-	name   string
-	attach func() (progs []*ebpf.Program, detach func() error)
-}
-
-// hookResult accumulates one configuration's rounds.
-type hookResult struct {
-	iters   int
-	elapsed time.Duration
-	statIts int
-	bpfTime time.Duration
-	runs    uint64
-	perProg map[string]ebpf.ProgramStats // by program name
-}
-
-// hookBench measures a loop made by newLoop under the three configurations,
-// on the hooks of emptyProgs and of the collector newCollector.
+// hookBench measures a loop made by newLoop on the hooks of emptyProgs and
+// of the collector newCollector.
 func hookBench(b *testing.B, newCollector exporter.New, emptyProgs []string, newLoop func(testing.TB) loop) {
 	testenv.RequireRoot(b)
-	b.StopTimer()
+	b.StopTimer() // setting up is not measured
 	op := newLoop(b)
-	env := benchEnv(b)
-	empty := loadEmptySet(b)
-	configs := []hookConfig{
-		{"none", func() ([]*ebpf.Program, func() error) { return nil, func() error { return nil } }},
-		{"empty", func() ([]*ebpf.Program, func() error) { return attachEmpty(b, empty, emptyProgs) }},
-		{"collector", func() ([]*ebpf.Program, func() error) {
-			c, err := newCollector(context.Background(), env)
-			if err != nil {
-				b.Fatalf("constructing collector: %v", err)
-			}
-			return programsOf(b, c), c.(io.Closer).Close
-		}},
-	}
-	results := make([]hookResult, len(configs))
-	per := max(b.N/hookRounds, 1)
-	for round := range hookRounds {
-		for i := range configs {
-			if round%2 == 1 {
-				i = len(configs) - 1 - i
-			}
-			results[i].run(b, configs[i], op, per)
-		}
-	}
-	b.ReportMetric(0, "ns/op") // the mean of three configurations means nothing
-	for i, cfg := range configs {
-		results[i].report(b, cfg.name)
-	}
+	hookbench.Run(b, hookbench.Bench{
+		Env:       benchEnv(b),
+		Collector: newCollector,
+		Programs:  programsOf,
+		Empty:     loadEmptySet(b).set,
+		Hooks:     emptyProgs,
+		Loop:      op,
+	})
 }
 
-// run attaches cfg, times n iterations of op, then, if cfg attached
-// programs, runs n more with statistics on and detaches.
-func (r *hookResult) run(b *testing.B, cfg hookConfig, op loop, n int) {
-	b.Helper()
-	progs, detach := cfg.attach()
-	defer func() {
-		if err := detach(); err != nil {
-			b.Errorf("detaching %s: %v", cfg.name, err)
-		}
-	}()
-	start := time.Now()
-	b.StartTimer()
-	runOps(b, op, n)
-	b.StopTimer()
-	r.elapsed += time.Since(start)
-	r.iters += n
-	if len(progs) > 0 {
-		r.measurePrograms(b, progs, op, n)
-	}
-}
+// The side-by-side benchmarks (peer_bench_test.go) share these.
 
-func runOps(b *testing.B, op loop, n int) {
-	b.Helper()
-	for range n {
-		if err := op(); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
-
-// measurePrograms runs op n times with the kernel's BPF run-time statistics
-// on and adds the programs' run time and runs.
-func (r *hookResult) measurePrograms(b *testing.B, progs []*ebpf.Program, op loop, n int) {
-	b.Helper()
-	stats, err := ebpf.EnableStats(uint32(unix.BPF_STATS_RUN_TIME))
-	if err != nil {
-		b.Logf("no BPF run-time statistics: %v", err)
-		return
-	}
-	defer stats.Close()
-	before := programStats(b, progs)
-	runOps(b, op, n)
-	after := programStats(b, progs)
-	if r.perProg == nil {
-		r.perProg = make(map[string]ebpf.ProgramStats)
-	}
-	r.statIts += n
-	for i, p := range progs {
-		d := ebpf.ProgramStats{
-			Runtime:  after[i].Runtime - before[i].Runtime,
-			RunCount: after[i].RunCount - before[i].RunCount,
-		}
-		r.bpfTime += d.Runtime
-		r.runs += d.RunCount
-		name := programName(b, p)
-		total := r.perProg[name]
-		total.Runtime += d.Runtime
-		total.RunCount += d.RunCount
-		r.perProg[name] = total
-	}
-}
-
-// report reports <name>-ns/op and, when programs were measured,
-// <name>-bpf-ns/op, <name>-runs/op and each program's mean run time
-// (<program>-ns/run).
-func (r *hookResult) report(b *testing.B, name string) {
-	b.ReportMetric(float64(r.elapsed)/float64(r.iters), name+"-ns/op")
-	if r.statIts == 0 {
-		return
-	}
-	b.ReportMetric(float64(r.bpfTime)/float64(r.statIts), name+"-bpf-ns/op")
-	b.ReportMetric(float64(r.runs)/float64(r.statIts), name+"-runs/op")
-	for prog, st := range r.perProg {
-		if st.RunCount > 0 {
-			b.ReportMetric(float64(st.Runtime)/float64(st.RunCount), prog+"-ns/run")
-		}
-	}
-}
+func runOps(b *testing.B, op loop, n int) { op.Run(b, n) }
 
 func programStats(tb testing.TB, progs []*ebpf.Program) []ebpf.ProgramStats {
-	tb.Helper()
-	out := make([]ebpf.ProgramStats, len(progs))
-	for i, p := range progs {
-		s, err := p.Stats()
-		if err != nil {
-			tb.Fatalf("reading stats of %s: %v", p, err)
-		}
-		out[i] = *s
-	}
-	return out
+	return hookbench.ProgramStats(tb, progs)
 }
 
-func programName(tb testing.TB, p *ebpf.Program) string {
-	tb.Helper()
-	info, err := p.Info()
-	if err != nil {
-		tb.Fatalf("reading info of %s: %v", p, err)
-	}
-	return info.Name
-}
+func programName(tb testing.TB, p *ebpf.Program) string { return hookbench.ProgramName(tb, p) }
 
 // benchEnv is the environment collectors are constructed with, as
 // collectortest builds it (without the cgroup watcher); its components are
 // closed when tb ends.
 func benchEnv(tb testing.TB) exporter.Env {
 	tb.Helper()
-	self, err := selfmetrics.New(namespace+"_exporter", prometheus.NewRegistry())
-	if err != nil {
-		tb.Fatal(err)
-	}
-	loader, err := bpfload.NewLoader(self)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { loader.Close() })
-	client, err := cri.New("", 0, nil)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { client.Close() })
+	env := hookbench.Env(tb, namespace)
 	resolver, err := workload.NewResolver(workload.Options{})
 	if err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { resolver.Close() })
-	return exporter.Env{
-		Name:      "bench",
-		Logger:    slog.New(slog.DiscardHandler),
-		Namespace: namespace,
-		Self:      self,
-	}.WithComponents(map[string]any{
-		bpfload.ComponentName:  loader,
-		cri.ComponentName:      client,
-		workload.ComponentName: resolver,
-	})
+	return env.WithComponents(map[string]any{workload.ComponentName: resolver})
 }
 
 // emptySet is empty.bpf.c loaded, not attached.
 type emptySet struct {
 	spec *ebpf.CollectionSpec
-	coll *ebpf.Collection
+	set  *hookbench.Empty
 }
 
 // loadEmptySet loads empty.bpf.c until tb ends.
 func loadEmptySet(tb testing.TB) emptySet {
 	tb.Helper()
-	spec, err := loadEmpty()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	coll, err := ebpf.NewCollection(spec)
-	if err != nil {
-		tb.Fatalf("loading empty programs: %v", err)
-	}
-	tb.Cleanup(coll.Close)
-	return emptySet{spec, coll}
+	e := hookbench.LoadEmpty(tb, loadEmpty)
+	return emptySet{e.Spec, e}
 }
 
 // attachEmpty attaches the empty programs named and returns them with a
 // function that detaches them.
 func attachEmpty(tb testing.TB, e emptySet, names []string) ([]*ebpf.Program, func() error) {
 	tb.Helper()
-	var progs []*ebpf.Program
-	var links []link.Link
-	detach := func() error {
-		var errs []error
-		for _, l := range links {
-			errs = append(errs, l.Close())
-		}
-		return errors.Join(errs...)
-	}
-	for _, name := range names {
-		prog := e.coll.Programs[name]
-		l, err := attachSection(e.spec.Programs[name].SectionName, prog)
-		if err != nil {
-			detach()
-			tb.Fatalf("attaching %s: %v", name, err)
-		}
-		links = append(links, l)
-		progs = append(progs, prog)
-	}
-	return progs, detach
-}
-
-// attachSection attaches a tracepoint/<group>/<name> or tp_btf program, as
-// bpfload does.
-func attachSection(section string, prog *ebpf.Program) (link.Link, error) {
-	if rest, ok := strings.CutPrefix(section, "tracepoint/"); ok {
-		group, name, _ := strings.Cut(rest, "/")
-		if err := bpfload.EnsureTracefs(); err != nil {
-			return nil, err
-		}
-		return link.Tracepoint(group, name, prog, nil)
-	}
-	return link.AttachTracing(link.TracingOptions{Program: prog})
+	return e.set.Attach(tb, names)
 }
 
 // programsOf returns the programs a collector attached.
@@ -319,11 +104,7 @@ func programsOf(tb testing.TB, c exporter.Collector) []*ebpf.Program {
 	default:
 		tb.Fatalf("no programs known for %T", c)
 	}
-	var progs []*ebpf.Program
-	for _, name := range set.Programs() {
-		progs = append(progs, set.Program(name))
-	}
-	return progs
+	return hookbench.SetPrograms(set)
 }
 
 // BenchmarkHookExec: vfork + exec of /bin/true + wait; each iteration is one
@@ -389,32 +170,8 @@ func force[T any](tb testing.TB, v *T, f T) {
 	tb.Cleanup(func() { *v = old })
 }
 
-// execLoop runs /bin/true. syscall.ForkExec clones with CLONE_VFORK|CLONE_VM.
-func execLoop(tb testing.TB) loop {
-	const path = "/bin/true"
-	if _, err := os.Stat(path); err != nil {
-		tb.Skipf("no %s: %v", path, err)
-	}
-	argv := []string{path}
-	return func() error {
-		pid, err := syscall.ForkExec(path, argv, &syscall.ProcAttr{})
-		if err != nil {
-			return fmt.Errorf("running %s: %w", path, err)
-		}
-		return wait(pid)
-	}
-}
-
-func wait(pid int) error {
-	var ws syscall.WaitStatus
-	if _, err := syscall.Wait4(pid, &ws, 0, nil); err != nil {
-		return fmt.Errorf("waiting for %d: %w", pid, err)
-	}
-	if !ws.Exited() || ws.ExitStatus() != 0 {
-		return fmt.Errorf("child %d ended with status %#x", pid, ws)
-	}
-	return nil
-}
+// execLoop runs /bin/true: vfork + exec + wait.
+func execLoop(tb testing.TB) loop { return hookbench.ExecLoop(tb) }
 
 func forkLoop(testing.TB) loop {
 	return func() error {
@@ -422,7 +179,7 @@ func forkLoop(testing.TB) loop {
 		if err != nil {
 			return fmt.Errorf("vfork: %w", err)
 		}
-		return wait(pid)
+		return hookbench.Wait(pid)
 	}
 }
 

@@ -130,6 +130,25 @@ func TestPluginInvocations(t *testing.T) {
 				durations, c.plugin, c.command, hist.GetSampleCount(), hist.GetSampleSum(), c.want)
 		}
 	}
+	// Every tracked start was deleted by its exit: the count that lets
+	// other exits skip the lookup is back to zero, with no row left.
+	objs := &h.C.(*pluginsCollector).objs
+	var tracked uint64
+	if err := objs.PluginsTracked.Get(&tracked); err != nil {
+		t.Fatal(err)
+	}
+	var key uint32
+	var start uint64
+	rows := objs.PluginStarts.Iterate()
+	for rows.Next(&key, &start) {
+		t.Errorf("plugin_starts still holds tgid %d", key)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if tracked != 0 {
+		t.Errorf("plugins_tracked = %d after every plugin exited, want 0", tracked)
+	}
 }
 
 // TestPluginDirectoryAddedLater: a plugin directory made after the

@@ -39,8 +39,12 @@ type Metric interface {
 	Family() *Family
 }
 
-// slab is how many dto.Metric values are allocated at once.
-const slab = 1024
+// The dto.Metric values of a scrape are allocated in slabs of minSlab,
+// doubling up to maxSlab: a scrape of few series allocates little.
+const (
+	minSlab = 64
+	maxSlab = 1024
+)
 
 // Gather gathers base and the metrics collect sends (collect returns once
 // it has sent them all). The families come out sorted by name; the series
@@ -58,6 +62,7 @@ func Gather(base prometheus.Gatherers, collect func(chan<- prometheus.Metric)) (
 		fast    = map[*Family]*dto.MetricFamily{}
 		errs    prometheus.MultiError
 		free    []dto.Metric
+		next    = minSlab
 	)
 	for m := range ch {
 		f, ok := m.(Metric)
@@ -66,7 +71,8 @@ func Gather(base prometheus.Gatherers, collect func(chan<- prometheus.Metric)) (
 			continue
 		}
 		if len(free) == 0 {
-			free = make([]dto.Metric, slab)
+			free = make([]dto.Metric, next)
+			next = min(2*next, maxSlab)
 		}
 		out := &free[0]
 		if err := m.Write(out); err != nil {

@@ -8,8 +8,13 @@ import (
 	dto "github.com/prometheus/client_model/go"
 )
 
-// chunk is how many buckets, spans or deltas a Batch allocates at once.
-const chunk = 4096
+// maxChunk is the most buckets, spans or deltas a Batch allocates at once
+// when it was not told how many it needs; it starts from minChunk and
+// doubles, so that a scrape with few histograms allocates little.
+const (
+	minChunk = 16
+	maxChunk = 4096
+)
 
 // Batch makes the histograms of one scrape that share Opts, as
 // NewConstMetric does but without allocating per bucket: each histogram is
@@ -35,6 +40,7 @@ type Batch struct {
 	lengths  []uint32
 	deltaOut []int64
 	metrics  []batchMetric
+	next     int // the size of the next block, without Reserve
 }
 
 type spanRange struct {
@@ -55,14 +61,30 @@ func NewBatch(o Opts) (*Batch, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Batch{o: o, classic: classic}, nil
+	return &Batch{o: o, classic: classic, next: minChunk}, nil
 }
 
-// take returns the next n elements of *block, allocating a new block when
-// it has fewer left.
-func take[T any](block *[]T, n int) []T {
+// Reserve makes room for n more histograms in one allocation of each kind
+// sized for them (the spans and deltas excepted, which depend on the
+// buckets): a caller that knows how many it will make calls it first.
+func (b *Batch) Reserve(n int) {
+	if n <= 0 {
+		return
+	}
+	c := len(b.classic)
+	b.metrics = make([]batchMetric, n)
+	b.buckets = make([]dto.Bucket, n*c)
+	b.bucketPs = make([]*dto.Bucket, n*c)
+	b.counts = make([]uint64, n*c)
+}
+
+// take returns the next n elements of *block, allocating a new block of
+// at least b.next elements when it has fewer left (b.next doubles each
+// time, up to maxChunk).
+func take[T any](b *Batch, block *[]T, n int) []T {
 	if len(*block) < n {
-		*block = make([]T, max(n, chunk))
+		*block = make([]T, max(n, b.next))
+		b.next = min(2*b.next, maxChunk)
 	}
 	s := (*block)[:n:n]
 	*block = (*block)[n:]
@@ -105,7 +127,7 @@ func (b *Batch) Metric(desc *prometheus.Desc, pairs []*dto.LabelPair, s *Series)
 	if err != nil {
 		return nil, err
 	}
-	m := &take(&b.metrics, 1)[0]
+	m := &take(b, &b.metrics, 1)[0]
 	m.desc, m.pairs = desc, pairs
 	m.count = s.Count
 	m.sum = float64(s.RawSum) * b.o.Scale
@@ -114,7 +136,7 @@ func (b *Batch) Metric(desc *prometheus.Desc, pairs []*dto.LabelPair, s *Series)
 
 	// Classic buckets: cumulative counts at each bound.
 	n := len(b.classic)
-	buckets, ptrs, counts := take(&b.buckets, n), take(&b.bucketPs, n), take(&b.counts, n)
+	buckets, ptrs, counts := take(b, &b.buckets, n), take(b, &b.bucketPs, n), take(b, &b.counts, n)
 	var cum uint64
 	next := 0
 	for k, j := range b.classic {
@@ -160,14 +182,14 @@ func (b *Batch) Metric(desc *prometheus.Desc, pairs []*dto.LabelPair, s *Series)
 		ZeroCount:     &m.zeroCount,
 	}
 	if len(deltas) > 0 {
-		out := take(&b.deltaOut, len(deltas))
+		out := take(b, &b.deltaOut, len(deltas))
 		copy(out, deltas)
 		m.h.PositiveDelta = out
 	}
 	switch {
 	case len(spans) > 0:
-		blk, ps := take(&b.spans, len(spans)), take(&b.spanPs, len(spans))
-		offsets, lengths := take(&b.offsets, len(spans)), take(&b.lengths, len(spans))
+		blk, ps := take(b, &b.spans, len(spans)), take(b, &b.spanPs, len(spans))
+		offsets, lengths := take(b, &b.offsets, len(spans)), take(b, &b.lengths, len(spans))
 		for k, r := range spans {
 			offsets[k], lengths[k] = r.offset, r.length
 			blk[k] = dto.BucketSpan{Offset: &offsets[k], Length: &lengths[k]}

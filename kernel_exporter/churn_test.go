@@ -16,6 +16,7 @@ import (
 
 	"github.com/bpfleet/bpfleet/internal/exportertest"
 	"github.com/bpfleet/bpfleet/internal/testenv"
+	"github.com/bpfleet/bpfleet/internal/workload"
 )
 
 // BenchmarkChurn measures the exporter under cgroup churn, as on a batch
@@ -26,8 +27,11 @@ import (
 // may be served any more. Reported: the exporter's peak RSS (VmHWM), the
 // median and slowest scrape, the churn rate, and the dead workloads still
 // served after the grace (must be 0), and its resident memory before the
-// churn and after the grace (flat: what the churn held is given back). It runs the real binary with only
-// the process collector, so it needs root, and runs once:
+// churn (after 90 s of scrapes), after the grace, and once settled:
+// when the workload resolver has forgotten the removed cgroups too
+// (workload.GoneIdle after the last lookup of their series, at the next
+// sweep); flat: what the churn held is given back. It runs the real binary
+// with only the process collector, so it needs root, and runs once:
 //
 //	go test ./kernel_exporter -run '^$' -bench Churn -benchtime 1x -timeout 30m
 func BenchmarkChurn(b *testing.B) {
@@ -52,10 +56,18 @@ func BenchmarkChurn(b *testing.B) {
 		}
 		b.Cleanup(func() { os.Remove(parent) })
 		prefix := strings.TrimPrefix(parent, root)
-		if _, err := p.Scrape(); err != nil {
-			b.Fatal(err)
+		// Before: after 90 s of scrapes every 2 s, as after the churn, so
+		// that both are the memory of an exporter that keeps serving (and
+		// past the exporter's second drop of its start-up pages, a minute
+		// after its collectors are up).
+		for range 45 {
+			if _, err := p.Scrape(); err != nil {
+				b.Fatal(err)
+			}
+			time.Sleep(2 * time.Second)
 		}
 		idleRSS := exportertest.ProcStatus(b, p.Pid(), "VmRSS")
+		idleAnon := exportertest.ProcStatus(b, p.Pid(), "RssAnon")
 
 		var scrapes []time.Duration
 		var peakSeries int
@@ -122,8 +134,34 @@ func BenchmarkChurn(b *testing.B) {
 		// grace (the Go runtime returns freed heap to the kernel in the
 		// background, within minutes).
 		b.ReportMetric(float64(idleRSS)/(1<<20), "RSS-before-MiB")
+		b.ReportMetric(float64(idleAnon)/(1<<20), "RssAnon-before-MiB")
 		b.ReportMetric(float64(exportertest.ProcStatus(b, p.Pid(), "VmRSS"))/(1<<20), "RSS-after-grace-MiB")
 		b.ReportMetric(float64(exportertest.ProcStatus(b, p.Pid(), "RssAnon"))/(1<<20), "RssAnon-after-grace-MiB")
+		// Settled: the resolver forgets the removed cgroups GoneIdle after
+		// the last scrape that served them (the one after the grace), at
+		// its next sweep (every 30 s), while scrapes go on.
+		stop = make(chan struct{})
+		scraper.Go(func() {
+			for t := time.NewTicker(2 * time.Second); ; {
+				select {
+				case <-stop:
+					t.Stop()
+					return
+				case <-t.C:
+				}
+				if _, err := p.Scrape(); err != nil {
+					b.Errorf("scrape: %v", err)
+				}
+			}
+		})
+		time.Sleep(workload.GoneIdle + 45*time.Second)
+		close(stop)
+		scraper.Wait()
+		if _, err := p.Scrape(); err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(float64(exportertest.ProcStatus(b, p.Pid(), "VmRSS"))/(1<<20), "RSS-settled-MiB")
+		b.ReportMetric(float64(exportertest.ProcStatus(b, p.Pid(), "RssAnon"))/(1<<20), "RssAnon-settled-MiB")
 		if dead != 0 {
 			b.Errorf("%d series of removed cgroups still served %s after the churn ended", dead, grace+10*time.Second)
 		}

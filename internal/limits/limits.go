@@ -46,7 +46,12 @@ type Limiter struct {
 
 	mu       sync.Mutex
 	admitted map[string]struct{}
+	peak     int // the most keys admitted since admitted was made
 }
+
+// minRebuild is the peak number of admitted keys below which the table is
+// never rebuilt: small tables cost little, whatever their use.
+const minRebuild = 1024
 
 // New returns a Limiter for metric (its full name, e.g.
 // "kernel_process_exits_total"), which admits at most max keys; max <= 0
@@ -89,16 +94,30 @@ func (l *Limiter) admit(key string) bool {
 		return false
 	}
 	l.admitted[key] = struct{}{}
+	l.peak = max(l.peak, len(l.admitted))
 	return true
 }
 
 // Forget releases the slot of key, for instance when its workload is gone;
 // a later Admit of key competes for a slot like a new key. Forgetting a key
 // that is not admitted does nothing.
+//
+// Once a quarter or less of the most keys ever admitted remain (after a
+// churn of workloads), the table is rebuilt with the keys that remain: a Go
+// map never shrinks, and a table sized for thousands of keys would
+// otherwise stay for good.
 func (l *Limiter) Forget(key string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	delete(l.admitted, key)
+	if l.peak >= minRebuild && len(l.admitted) <= l.peak/4 {
+		fresh := make(map[string]struct{}, len(l.admitted))
+		for k := range l.admitted {
+			fresh[k] = struct{}{}
+		}
+		l.admitted = fresh
+		l.peak = len(fresh)
+	}
 }
 
 // Len returns the number of admitted keys.

@@ -87,6 +87,7 @@ type Attributor[K comparable] struct {
 	// lastKeys and lastAdmits are the last scrape's keys and cap
 	// decisions, to size the next's tables.
 	lastKeys, lastAdmits int
+	compaction           compaction // compact.go
 }
 
 // New returns an Attributor.
@@ -445,6 +446,7 @@ func (s *Scrape[K]) Emit(ch chan<- prometheus.Metric, opts histogram.Opts) error
 			if batch, err = histogram.NewBatch(opts); err != nil {
 				return err
 			}
+			batch.Reserve(len(s.hists))
 		}
 		m, err := batch.Metric(kn.desc, kn.pairs, &s.hists[kn].series)
 		if err != nil {
@@ -461,6 +463,7 @@ func (s *Scrape[K]) Emit(ch chan<- prometheus.Metric, opts histogram.Opts) error
 func (a *Attributor[K]) Expired() []K {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	a.compact() // compact.go: tables the churn of keys emptied
 	now := a.opts.Now()
 	var keys []K
 	for key, since := range a.goneSince {

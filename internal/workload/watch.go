@@ -52,7 +52,10 @@ func (r *Resolver) Watch(ctx context.Context, loader *bpfload.Loader, self *self
 	r.watched.Store(true)
 	defer r.watched.Store(false)
 	handle := func(raw []byte) { r.handleCgroupEvent(ctx, raw, self) }
-	tick := func() error { return r.reportLost(objs.LostEvents, self) }
+	tick := func() error {
+		r.sweep()
+		return r.reportLost(objs.LostEvents, self)
+	}
 	return maps.ReadRing(ctx, objs.CgroupEvents, lostReportInterval, handle, tick)
 }
 

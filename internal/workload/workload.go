@@ -19,8 +19,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	lru "github.com/hashicorp/golang-lru/v2"
-
 	"github.com/bpfleet/bpfleet/internal/cri"
 )
 
@@ -83,7 +81,7 @@ type Resolver struct {
 	watched  atomic.Bool
 	lostSeen uint64    // records the watcher's program lost, as last seen
 	pods     PodLookup // nil without CRI
-	cache    *lru.Cache[uint64, entry]
+	cache    *cache
 	logger   *slog.Logger
 	grain    Granularity
 	kubelet  string    // KubeletRoot, cleaned, without a trailing slash
@@ -91,18 +89,24 @@ type Resolver struct {
 	// outside is set once a pod-shaped cgroup was seen outside the kubelet's
 	// cgroup root, and warned about (once: one misconfiguration, one line).
 	outside atomic.Bool
+	// now is the clock of the cache's sweeps (time.Now; tests change it);
+	// nextSweep is when lookups may sweep next, in Unix nanoseconds.
+	now       func() time.Time
+	nextSweep atomic.Int64
 }
 
 // entry is a cached lookup. complete is false while the CRI endpoint has
 // not yet named the pod of a Kubernetes container. gone is true once the
 // cgroup was removed: for good, as cgroup ids are never reused, so a removed
 // cgroup stays removed for as long as its labels are cached (its series are
-// reaped after their grace period, never revived).
+// reaped after their grace period, never revived); it is forgotten once
+// nothing looked it up for GoneIdle.
 type entry struct {
 	labels   Labels
 	complete bool
 	gone     bool
 	since    time.Time // when an incomplete entry was first resolved
+	used     time.Time // when a gone entry was marked gone or last looked up
 }
 
 // NewResolver creates a Resolver. An unreachable CRI endpoint is not an
@@ -122,9 +126,9 @@ func NewResolver(opts Options) (*Resolver, error) {
 		return nil, err
 	}
 	r := &Resolver{root: root, paths: paths, logger: opts.Logger, grain: opts.Granularity,
-		kubelet: strings.TrimSuffix(path.Clean("/"+opts.KubeletRoot), "/")}
+		kubelet: strings.TrimSuffix(path.Clean("/"+opts.KubeletRoot), "/"), now: time.Now}
 	r.pods = opts.Pods
-	if r.cache, err = lru.New[uint64, entry](opts.CacheSize); err != nil {
+	if r.cache, err = newCache(opts.CacheSize); err != nil {
 		r.Close()
 		return nil, fmt.Errorf("creating cache: %w", err)
 	}
@@ -170,11 +174,12 @@ func (r *Resolver) lookup(ctx context.Context, id uint64) (entry, bool) {
 	}
 	cached, hit := r.cache.Get(id)
 	if hit && cached.gone {
-		return r.completeGone(ctx, id, cached), false
+		return r.completeGone(ctx, id, r.touchGone(id, cached)), false
 	}
 	if hit && cached.complete && r.watched.Load() {
 		return cached, true
 	}
+	r.sweep()
 	path, err := r.paths.find(id)
 	if errors.Is(err, errGone) {
 		if !hit {
@@ -182,6 +187,7 @@ func (r *Resolver) lookup(ctx context.Context, id uint64) (entry, bool) {
 		}
 		r.markGone(id)
 		cached.gone = true
+		cached.used = r.now()
 		return r.completeGone(ctx, id, cached), false
 	}
 	if err != nil {
@@ -224,7 +230,7 @@ func (r *Resolver) completeGone(ctx context.Context, id uint64, e entry) entry {
 	if !done.complete {
 		return e
 	}
-	done.gone = true
+	done.gone, done.used = true, e.used
 	r.cache.Add(id, done)
 	return done
 }
@@ -233,9 +239,25 @@ func (r *Resolver) completeGone(ctx context.Context, id uint64, e entry) entry {
 // without one needs no record: the kernel says it is gone.
 func (r *Resolver) markGone(id uint64) {
 	if e, ok := r.cache.Peek(id); ok && !e.gone {
-		e.gone = true
+		e.gone, e.used = true, r.now()
 		r.cache.Add(id, e)
 	}
+}
+
+// touchGone records a lookup of removed cgroup id (entry e), so that its
+// labels are kept while its series are still served; at most once a second
+// per entry, as every scrape looks up every served series.
+func (r *Resolver) touchGone(id uint64, e entry) entry {
+	now := r.now()
+	if now.Sub(e.used) < time.Second {
+		return e
+	}
+	e.used = now
+	if prev, ok := r.cache.Peek(id); ok && prev.gone {
+		prev.used = now
+		r.cache.Add(id, prev)
+	}
+	return e
 }
 
 // resolve builds the labels of the cgroup at path, asking the CRI endpoint

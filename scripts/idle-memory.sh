@@ -6,8 +6,12 @@
 #   scripts/idle-memory.sh [bin/kernel_exporter] [settle seconds] [exporter flags...]
 #
 # It starts the exporter on a free loopback port, waits for /readyz, scrapes
-# /metrics once, waits, prints VmRSS and VmHWM from /proc/<pid>/status and the
-# memlock of every BPF map the exporter holds (/proc/<pid>/fdinfo), then stops it.
+# /metrics every 2 s for the settle time (5 s by default; the exporter drops
+# its start-up pages once its collectors are up and again a minute later, so
+# 75 s shows both), prints VmRSS, VmHWM, RssAnon and RssFile from
+# /proc/<pid>/status and the memlock of every BPF map the exporter holds
+# (/proc/<pid>/fdinfo), then stops it: the resident memory of an exporter
+# that keeps serving scrapes.
 set -euo pipefail
 
 bin=${1:-bin/kernel_exporter}
@@ -31,9 +35,15 @@ for _ in $(seq 300); do
 done
 curl -sf "http://$addr/readyz" >/dev/null || { echo "not ready after 30s" >&2; exit 1; }
 series=$(curl -sf "http://$addr/metrics" | grep -vc '^#')
-sleep "$settle"
+scrapes=1
+end=$((SECONDS + settle))
+while [ "$SECONDS" -lt "$end" ]; do
+	sleep 2
+	curl -sf -o /dev/null "http://$addr/metrics" && scrapes=$((scrapes + 1))
+done
+sleep 1
 
-echo "series served: $series"
+echo "series served: $series, scrapes: $scrapes"
 # RssAnon is the process's own memory (Go heap, stacks); RssFile is mostly
 # the executable's pages, shared page cache that the kernel can reclaim.
 grep -E '^(VmRSS|VmHWM|RssAnon|RssFile):' "/proc/$pid/status"

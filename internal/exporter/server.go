@@ -79,9 +79,10 @@ func (e *exporter) newSupervisors() {
 		e.components = append(e.components, comp)
 	}
 	names := make([]string, 0, len(e.cfg.collectors))
+	startup := &startupGate{logger: e.logger}
 	for _, c := range e.cfg.collectors {
 		env := e.env(c.name, e.logger.With("collector", c.name), c.maxSeries, byName)
-		e.sups = append(e.sups, newSupervisor(c, env, e.p.Retry))
+		e.sups = append(e.sups, newSupervisor(c, env, e.p.Retry, startup))
 		names = append(names, c.name)
 	}
 	e.logger.Info("Enabled collectors", "collectors", names)

@@ -5,11 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/bpfleet/bpfleet/internal/pagetrim"
 	"github.com/bpfleet/bpfleet/internal/retry"
 )
 
@@ -27,6 +30,8 @@ type supervisor struct {
 	retry []retry.Option
 
 	attempted   atomic.Bool   // the constructor has returned at least once
+	startup     *startupGate  // the exporter's, counting constructors out
+	startedUp   atomic.Bool   // counted out of startup
 	unsupported atomic.Bool   // the host cannot support the collector
 	busy        chan struct{} // holds a token while Update runs
 	run         runState
@@ -35,13 +40,15 @@ type supervisor struct {
 	collector Collector
 }
 
-func newSupervisor(c enabledCollector, env Env, retryOpts []retry.Option) *supervisor {
+func newSupervisor(c enabledCollector, env Env, retryOpts []retry.Option, startup *startupGate) *supervisor {
+	startup.pending.Add(1)
 	return &supervisor{
-		name:  c.name,
-		build: c.build,
-		env:   env,
-		retry: retryOpts,
-		busy:  make(chan struct{}, 1),
+		startup: startup,
+		name:    c.name,
+		build:   c.build,
+		env:     env,
+		retry:   retryOpts,
+		busy:    make(chan struct{}, 1),
 	}
 }
 
@@ -51,6 +58,7 @@ func (s *supervisor) start(ctx context.Context) {
 	c := construct(ctx, s.env, s.retry, "collector", func(ctx context.Context) (Collector, error) {
 		c, err := s.build(ctx, s.env)
 		s.attempted.Store(true)
+		s.startupOver()
 		if unsupported(err) {
 			s.unsupported.Store(true)
 		}
@@ -62,6 +70,7 @@ func (s *supervisor) start(ctx context.Context) {
 		}
 		return c, nil
 	})
+	s.startupOver() // also when construction was abandoned (shutdown)
 	if c == nil {
 		return
 	}
@@ -174,4 +183,42 @@ func (s *supervisor) close(ctx context.Context) {
 	if err := closer.Close(); err != nil {
 		s.env.Logger.Error("Cannot close collector", "err", err)
 	}
+}
+
+// startupGate counts the collectors of one exporter whose constructor has
+// not returned yet; when none is left, start-up is over (startupDone).
+type startupGate struct {
+	pending atomic.Int64
+	logger  *slog.Logger
+}
+
+// startupOver counts s's collector out of its exporter's start-up, once:
+// its constructor returned, or will never be called.
+func (s *supervisor) startupOver() {
+	if s.startedUp.CompareAndSwap(false, true) && s.startup.pending.Add(-1) == 0 {
+		startupDone(s.startup.logger)
+	}
+}
+
+// trimAgainAfter is when the executable's start-up pages are dropped a
+// second time, after start-up work that ends later than the constructors
+// (background loads, the first scrapes' one-time setup).
+const trimAgainAfter = time.Minute
+
+// startupDone lets go of the pages of the executable that only start-up
+// used (pagetrim), now and once more trimAgainAfter: they would otherwise
+// stay in the process's resident memory for good. Scrapes map again what
+// they use.
+func startupDone(logger *slog.Logger) {
+	trim := func(when string) {
+		res, err := pagetrim.Executable()
+		if err != nil {
+			logger.Debug("Cannot drop the executable's start-up pages", "err", err)
+			return
+		}
+		logger.Debug("Dropped the executable's start-up pages", "when", when, "mappings", res.Mappings,
+			"skipped", res.Skipped, "resident_bytes", res.Resident)
+	}
+	trim("collectors constructed")
+	time.AfterFunc(trimAgainAfter, func() { trim("a minute later") })
 }

@@ -38,21 +38,11 @@ func hookBench(b *testing.B, newCollector exporter.New, emptyProgs []string, new
 		Env:       benchEnv(b),
 		Collector: newCollector,
 		Programs:  programsOf,
-		Empty:     loadEmptySet(b).set,
+		Empty:     hookbench.LoadEmpty(b, loadEmpty),
 		Hooks:     emptyProgs,
 		Loop:      op,
 	})
 }
-
-// The side-by-side benchmarks (peer_bench_test.go) share these.
-
-func runOps(b *testing.B, op loop, n int) { op.Run(b, n) }
-
-func programStats(tb testing.TB, progs []*ebpf.Program) []ebpf.ProgramStats {
-	return hookbench.ProgramStats(tb, progs)
-}
-
-func programName(tb testing.TB, p *ebpf.Program) string { return hookbench.ProgramName(tb, p) }
 
 // benchEnv is the environment collectors are constructed with, as
 // collectortest builds it (without the cgroup watcher); its components are
@@ -66,26 +56,6 @@ func benchEnv(tb testing.TB) exporter.Env {
 	}
 	tb.Cleanup(func() { resolver.Close() })
 	return env.WithComponents(map[string]any{workload.ComponentName: resolver})
-}
-
-// emptySet is empty.bpf.c loaded, not attached.
-type emptySet struct {
-	spec *ebpf.CollectionSpec
-	set  *hookbench.Empty
-}
-
-// loadEmptySet loads empty.bpf.c until tb ends.
-func loadEmptySet(tb testing.TB) emptySet {
-	tb.Helper()
-	e := hookbench.LoadEmpty(tb, loadEmpty)
-	return emptySet{e.Spec, e}
-}
-
-// attachEmpty attaches the empty programs named and returns them with a
-// function that detaches them.
-func attachEmpty(tb testing.TB, e emptySet, names []string) ([]*ebpf.Program, func() error) {
-	tb.Helper()
-	return e.set.Attach(tb, names)
 }
 
 // programsOf returns the programs a collector attached.

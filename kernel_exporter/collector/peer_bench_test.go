@@ -21,6 +21,7 @@ import (
 
 	"github.com/bpfleet/bpfleet/internal/exporter"
 	"github.com/bpfleet/bpfleet/internal/exportertest"
+	"github.com/bpfleet/bpfleet/internal/hookbench"
 	"github.com/bpfleet/bpfleet/internal/procexit"
 	"github.com/bpfleet/bpfleet/internal/testenv"
 )
@@ -107,9 +108,9 @@ func peerBench(b *testing.B, newCollector exporter.New, oursSpec func() (*ebpf.C
 		{"ours", ours},
 		{"theirs", func() ([]*ebpf.Program, func() error) { return startPeer(b, dir, config) }},
 	}
-	empty := loadEmptySet(b)
+	empty := hookbench.LoadEmpty(b, loadEmpty)
 	if names := emptyOnHooksOf(b, ours, oursSpec, empty); len(names) > 0 {
-		configs = append(configs, peerConfig{"empty", func() ([]*ebpf.Program, func() error) { return attachEmpty(b, empty, names) }})
+		configs = append(configs, peerConfig{"empty", func() ([]*ebpf.Program, func() error) { return empty.Attach(b, names) }})
 	}
 	rounds := make([][]peerRound, len(configs))
 	per := max(b.N/peerRounds, 1)
@@ -130,7 +131,7 @@ func peerBench(b *testing.B, newCollector exporter.New, oursSpec func() (*ebpf.C
 // emptyOnHooksOf returns the empty programs on the hooks (section names) of
 // the programs that ours attaches, as the collector chooses its design on
 // this kernel.
-func emptyOnHooksOf(b *testing.B, ours func() ([]*ebpf.Program, func() error), oursSpec func() (*ebpf.CollectionSpec, error), empty emptySet) []string {
+func emptyOnHooksOf(b *testing.B, ours func() ([]*ebpf.Program, func() error), oursSpec func() (*ebpf.CollectionSpec, error), empty *hookbench.Empty) []string {
 	b.Helper()
 	spec, err := oursSpec()
 	if err != nil {
@@ -139,7 +140,7 @@ func emptyOnHooksOf(b *testing.B, ours func() ([]*ebpf.Program, func() error), o
 	progs, detach := ours()
 	hooks := map[string]bool{}
 	for _, p := range progs {
-		if ps, ok := spec.Programs[programName(b, p)]; ok {
+		if ps, ok := spec.Programs[hookbench.ProgramName(b, p)]; ok {
 			hooks[ps.SectionName] = true
 		}
 	}
@@ -147,7 +148,7 @@ func emptyOnHooksOf(b *testing.B, ours func() ([]*ebpf.Program, func() error), o
 		b.Fatalf("detaching: %v", err)
 	}
 	var names []string
-	for name, ps := range empty.spec.Programs {
+	for name, ps := range empty.Spec.Programs {
 		if hooks[ps.SectionName] {
 			names = append(names, name)
 		}
@@ -166,15 +167,15 @@ func runPeerRound(b *testing.B, cfg peerConfig, op loop, n int) peerRound {
 			b.Errorf("detaching %s: %v", cfg.name, err)
 		}
 	}()
-	runOps(b, op, max(n/10, 1)) // warm the programs' maps and caches
+	op.Run(b, max(n/10, 1)) // warm the programs' maps and caches
 	stats, err := ebpf.EnableStats(uint32(unix.BPF_STATS_RUN_TIME))
 	if err != nil {
 		b.Skipf("no BPF run-time statistics: %v", err)
 	}
 	defer stats.Close()
-	before := programStats(b, progs)
-	runOps(b, op, n)
-	after := programStats(b, progs)
+	before := hookbench.ProgramStats(b, progs)
+	op.Run(b, n)
+	after := hookbench.ProgramStats(b, progs)
 	r := peerRound{perProg: map[string]float64{}}
 	var runtime time.Duration
 	var runs uint64
@@ -186,7 +187,7 @@ func runPeerRound(b *testing.B, cfg peerConfig, op loop, n int) peerRound {
 		}
 		runtime += d.Runtime
 		runs += d.RunCount
-		name := programName(b, p)
+		name := hookbench.ProgramName(b, p)
 		t := perProg[name]
 		t.Runtime += d.Runtime
 		t.RunCount += d.RunCount

@@ -26,6 +26,7 @@ import (
 	"slices"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 )
 
 // Type is a metric's Prometheus type, as a README's type column spells it.
@@ -44,6 +45,17 @@ func (t Type) ValueType() prometheus.ValueType {
 		return prometheus.CounterValue
 	}
 	return prometheus.GaugeValue
+}
+
+// MetricType returns t's type in the exposition.
+func (t Type) MetricType() dto.MetricType {
+	switch t {
+	case Counter:
+		return dto.MetricType_COUNTER
+	case Histogram:
+		return dto.MetricType_HISTOGRAM
+	}
+	return dto.MetricType_GAUGE
 }
 
 // Metric is one metric of an exporter.

@@ -174,19 +174,8 @@ func family(m *catalog.Metric) *gather.Family {
 	if f, ok := families.Load(m); ok {
 		return f.(*gather.Family)
 	}
-	f, _ := families.LoadOrStore(m, &gather.Family{Name: m.Name, Help: m.Help, Type: dtoType(m.Type)})
+	f, _ := families.LoadOrStore(m, &gather.Family{Name: m.Name, Help: m.Help, Type: m.Type.MetricType()})
 	return f.(*gather.Family)
-}
-
-// dtoType is t's type in the exposition.
-func dtoType(t catalog.Type) dto.MetricType {
-	switch t {
-	case catalog.Counter:
-		return dto.MetricType_COUNTER
-	case catalog.Histogram:
-		return dto.MetricType_HISTOGRAM
-	}
-	return dto.MetricType_GAUGE
 }
 
 // Scrape accumulates one scrape's series.

@@ -11,7 +11,7 @@ import (
 // floorVariants are the floor configurations, in the order they run; each
 // is the name of its tp_btf program in floor.bpf.c, whose tracepoint
 // program is <variant>_tp.
-var floorVariants = []string{"floor_percpu", "floor_shared", "floor_hash", "floor_storage"}
+var floorVariants = []string{"floor_percpu", "floor_shared", "floor_hash", "floor_storage", "floor_slot"}
 
 // floor is the floor programs loaded for the hooks of one benchmark: each
 // variant once per hook, sharing floor.bpf.c's maps.

@@ -20,6 +20,12 @@ type floorCounterKey struct {
 	Pad   uint32
 }
 
+type floorFloorSlotLine struct {
+	_  structs.HostLayout
+	Id uint64
+	N  [7]uint64
+}
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
@@ -27,6 +33,7 @@ const (
 	floorMapFloorHashCounts    = "floor_hash_counts"
 	floorMapFloorPercpuCount   = "floor_percpu_count"
 	floorMapFloorSharedCount   = "floor_shared_count"
+	floorMapFloorSlotCounts    = "floor_slot_counts"
 	floorMapFloorStorageCounts = "floor_storage_counts"
 	floorProgFloorHash         = "floor_hash"
 	floorProgFloorHashTp       = "floor_hash_tp"
@@ -34,6 +41,8 @@ const (
 	floorProgFloorPercpuTp     = "floor_percpu_tp"
 	floorProgFloorShared       = "floor_shared"
 	floorProgFloorSharedTp     = "floor_shared_tp"
+	floorProgFloorSlot         = "floor_slot"
+	floorProgFloorSlotTp       = "floor_slot_tp"
 	floorProgFloorStorage      = "floor_storage"
 	floorProgFloorStorageTp    = "floor_storage_tp"
 )
@@ -86,6 +95,8 @@ type floorProgramSpecs struct {
 	FloorPercpuTp  *ebpf.ProgramSpec `ebpf:"floor_percpu_tp"`
 	FloorShared    *ebpf.ProgramSpec `ebpf:"floor_shared"`
 	FloorSharedTp  *ebpf.ProgramSpec `ebpf:"floor_shared_tp"`
+	FloorSlot      *ebpf.ProgramSpec `ebpf:"floor_slot"`
+	FloorSlotTp    *ebpf.ProgramSpec `ebpf:"floor_slot_tp"`
 	FloorStorage   *ebpf.ProgramSpec `ebpf:"floor_storage"`
 	FloorStorageTp *ebpf.ProgramSpec `ebpf:"floor_storage_tp"`
 }
@@ -97,6 +108,7 @@ type floorMapSpecs struct {
 	FloorHashCounts    *ebpf.MapSpec `ebpf:"floor_hash_counts"`
 	FloorPercpuCount   *ebpf.MapSpec `ebpf:"floor_percpu_count"`
 	FloorSharedCount   *ebpf.MapSpec `ebpf:"floor_shared_count"`
+	FloorSlotCounts    *ebpf.MapSpec `ebpf:"floor_slot_counts"`
 	FloorStorageCounts *ebpf.MapSpec `ebpf:"floor_storage_counts"`
 }
 
@@ -129,6 +141,7 @@ type floorMaps struct {
 	FloorHashCounts    *ebpf.Map `ebpf:"floor_hash_counts"`
 	FloorPercpuCount   *ebpf.Map `ebpf:"floor_percpu_count"`
 	FloorSharedCount   *ebpf.Map `ebpf:"floor_shared_count"`
+	FloorSlotCounts    *ebpf.Map `ebpf:"floor_slot_counts"`
 	FloorStorageCounts *ebpf.Map `ebpf:"floor_storage_counts"`
 }
 
@@ -137,6 +150,7 @@ func (m *floorMaps) Close() error {
 		m.FloorHashCounts,
 		m.FloorPercpuCount,
 		m.FloorSharedCount,
+		m.FloorSlotCounts,
 		m.FloorStorageCounts,
 	)
 }
@@ -157,6 +171,8 @@ type floorPrograms struct {
 	FloorPercpuTp  *ebpf.Program `ebpf:"floor_percpu_tp"`
 	FloorShared    *ebpf.Program `ebpf:"floor_shared"`
 	FloorSharedTp  *ebpf.Program `ebpf:"floor_shared_tp"`
+	FloorSlot      *ebpf.Program `ebpf:"floor_slot"`
+	FloorSlotTp    *ebpf.Program `ebpf:"floor_slot_tp"`
 	FloorStorage   *ebpf.Program `ebpf:"floor_storage"`
 	FloorStorageTp *ebpf.Program `ebpf:"floor_storage_tp"`
 }
@@ -169,6 +185,8 @@ func (p *floorPrograms) Close() error {
 		p.FloorPercpuTp,
 		p.FloorShared,
 		p.FloorSharedTp,
+		p.FloorSlot,
+		p.FloorSlotTp,
 		p.FloorStorage,
 		p.FloorStorageTp,
 	)

@@ -7,11 +7,12 @@
 //
 //   - none: nothing attached;
 //   - empty: the exporter's do-nothing programs on the collector's hooks;
-//   - floor_percpu, floor_shared, floor_hash, floor_storage: the counting
-//     floor of bpf/hookbench/floor.bpf.c on the same hooks, the least a
-//     program that counts events does (one add to a per-CPU slot; one
-//     atomic add to a shared slot; one to the current cgroup's row in a
-//     small hash; one to the current cgroup's own storage);
+//   - floor_percpu, floor_shared, floor_hash, floor_storage, floor_slot:
+//     the counting floor of bpf/hookbench/floor.bpf.c on the same hooks,
+//     the least a program that counts events does (one add to a per-CPU
+//     slot; one atomic add to a shared slot; one to the current cgroup's
+//     row in a small hash; one to the current cgroup's own storage; one to
+//     the current cgroup's slot of a per-CPU, direct-mapped table);
 //   - collector: the collector built by its real constructor.
 //
 // The budget (DESIGN.md, "Performance budgets") is the collector's cost per

@@ -25,6 +25,17 @@ const maxPending = 4096
 // pollInterval is how often the plugin directories are looked up again.
 const pollInterval = 5 * time.Second
 
+// ringBytes sizes plugin_events, the ring buffer of exec and exit records,
+// at load time (the object's default is 1 MiB). An exec record is about
+// 4.2 KiB (the environment's last 4 KiB), an exit 32 bytes: 256 KiB holds
+// some 60 plugin execs that the reader, woken by each record, has not read
+// yet. The ring's data pages are mapped twice into the exporter (so that a
+// record that wraps reads straight) and all of them from the start, so the
+// ring counts twice in the exporter's resident memory: 2 MiB at 1 MiB,
+// 0.5 MiB at 256 KiB. A record that does not fit is counted
+// (events_lost_total{reason="ringbuf_full"}).
+const ringBytes = 256 << 10
+
 // invocation is what the exec of a plugin said: which plugin, which command.
 type invocation struct {
 	plugin, command string
@@ -57,6 +68,7 @@ func newPlugins(ctx context.Context, env exporter.Env, dirs []string) (*pluginsC
 	if err != nil {
 		return nil, err
 	}
+	spec.Maps["plugin_events"].MaxEntries = ringBytes
 	c := &pluginsCollector{loader: loader, env: env, dirs: dirs, invocations: newInvocations(), durations: newDurations()}
 	c.pending, _ = lru.New[uint32, invocation](maxPending) // only a size <= 0 fails
 	if c.set, err = loader.Load(spec, &c.objs); err != nil {

@@ -23,28 +23,63 @@ const enum process_event *unused_process_event __attribute__((unused));
 
 #define SIGNAL_GROUP_EXIT 0x00000004
 
+#define PROCESS_EVENTS 5
+
+/* A workload's counters, indexed by enum process_event. */
+struct process_counts_value {
+	__u64 n[PROCESS_EVENTS];
+};
+
+/*
+ * One row per workload (cgroup v2 id) holding all its counters, instead of
+ * one row per (workload, event) as counter_key maps keep them: an exit after
+ * an exec and a fork in the same workload finds the row those brought into
+ * the cache, and the map needs a fifth of the rows. BENCHMARKS.md ("process
+ * hooks: one row per workload") has the per-event cost. A workload that
+ * finds the map full is counted in the overflow companion, keyed by
+ * counter_key under id 0 like every other collector's.
+ */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 16384);
-	__type(key, struct counter_key);
-	__type(value, __u64);
+	__uint(max_entries, 4096);
+	__type(key, __u64);
+	__type(value, struct process_counts_value);
 } process_counts SEC(".maps");
 DECLARE_COUNTER_OVERFLOW(process_counts);
 
 DECLARE_LOST_EVENTS;
 
 /*
- * count adds one event to the row of cur's cgroup v2 id. cur is the current
- * task (each hook's task argument is current), so its id is what
- * bpf_get_current_cgroup_id returns (task_dfl_cgroup(current)->kn->id), read
- * here through BTF instead: the same loads without the helper call.
- * BENCHMARKS.md ("process hooks, session 4") has the per-event cost: the
- * counter's hash lookup and atomic add dominate it, the id read is small.
+ * count adds one event to the row of cur's cgroup v2 id, or, when the map is
+ * full, to the event's overflow row. cur is the current task (each hook's
+ * task argument is current), so its id is what bpf_get_current_cgroup_id
+ * returns (task_dfl_cgroup(current)->kn->id), read here through BTF
+ * instead: the same loads without the helper call. A row is inserted with
+ * the event in it; when another CPU inserted it first (-EEXIST), the event
+ * is added to that row.
  */
 static __always_inline void count(struct task_struct *cur, enum process_event event)
 {
-	struct counter_key key = { .id = cur->cgroups->dfl_cgrp->kn->id, .event = event };
-	counter_add_fold(&process_counts, &process_counts_overflow, &lost_events, &key, 1);
+	__u64 id = cur->cgroups->dfl_cgrp->kn->id;
+	__u32 i = event;
+	if (i >= PROCESS_EVENTS)
+		return; /* never: the callers pass the enum's values */
+	struct process_counts_value *v = bpf_map_lookup_elem(&process_counts, &id);
+	if (!v) {
+		struct process_counts_value init = {};
+		init.n[i] = 1;
+		long err = bpf_map_update_elem(&process_counts, &id, &init, BPF_NOEXIST);
+		if (!err)
+			return;
+		if (err == -EEXIST) /* another CPU inserted it first */
+			v = bpf_map_lookup_elem(&process_counts, &id);
+	}
+	if (v) {
+		__sync_fetch_and_add(&v->n[i], 1);
+		return;
+	}
+	struct counter_key folded = { .event = event };
+	counter_add(&process_counts_overflow, &lost_events, &folded, 1);
 }
 
 /* p is current: trace_sched_process_exec(current, old_pid, bprm). */

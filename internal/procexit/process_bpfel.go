@@ -20,6 +20,11 @@ type ProcessCounterKey struct {
 	Pad   uint32
 }
 
+type ProcessProcessCountsValue struct {
+	_ structs.HostLayout
+	N [5]uint64
+}
+
 type ProcessProcessEvent uint32
 
 const (

@@ -76,6 +76,21 @@ func TestTCPEventEncoding(t *testing.T) {
 	}
 }
 
+// TestProcessRowHoldsEveryEvent pins process_counts' value, one counter per
+// process_event indexed by it, to the enum: every value indexes a counter.
+func TestProcessRowHoldsEveryEvent(t *testing.T) {
+	n := uint64(len(procexit.ProcessProcessCountsValue{}.N))
+	values := enumValues(t, procexit.LoadProcess, "process_event")
+	for name, v := range values {
+		if v >= n {
+			t.Errorf("process_event %s = %d has no counter in process_counts_value (%d counters)", name, v, n)
+		}
+	}
+	if uint64(len(values)) != n {
+		t.Errorf("process_counts_value holds %d counters for %d process_event values", n, len(values))
+	}
+}
+
 // TestKeysHaveTheSharedLayout compares each generated key and value with
 // the internal/maps type the collectors read it as, field by field.
 func TestKeysHaveTheSharedLayout(t *testing.T) {

@@ -2,10 +2,12 @@ package collector
 
 import (
 	"context"
+	"errors"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/bpfleet/bpfleet/internal/exporter"
+	"github.com/bpfleet/bpfleet/internal/maps"
 	"github.com/bpfleet/bpfleet/internal/procexit"
 )
 
@@ -36,6 +38,17 @@ func newProcess(ctx context.Context, env exporter.Env) (exporter.Collector, erro
 	return c, nil
 }
 
+// Update serves the counters of process_counts, which keeps one row per
+// workload holding all its counters (procexit.ReadFolded), and its overflow
+// companion.
 func (c *processCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) error {
-	return updateCounters(ctx, &c.bpfCollector, ch, c.objs.ProcessCounts, c.objs.ProcessCountsOverflow, procexit.ProcessMapProcessCounts, processEvents)
+	rows, counts, err := procexit.ReadFolded(&c.objs)
+	if err != nil {
+		return err
+	}
+	c.loader.MapEntries(procexit.ProcessMapProcessCounts, c.objs.ProcessCounts, len(counts))
+	s := c.attr.Begin(ctx)
+	err = emitCounters(s, rows, processEvents)
+	return errors.Join(err, s.Emit(ch, latencyOpts), c.reportLost(),
+		maps.Reap(c.objs.ProcessCounts, counts, c.attr.Expired(), func(id uint64) uint64 { return id }))
 }

@@ -20,7 +20,7 @@ import (
 
 	"github.com/bpfleet/bpfleet/internal/exporter"
 	"github.com/bpfleet/bpfleet/internal/gather"
-	"github.com/bpfleet/bpfleet/internal/maps"
+	"github.com/bpfleet/bpfleet/internal/procexit"
 	"github.com/bpfleet/bpfleet/internal/testenv"
 )
 
@@ -97,15 +97,17 @@ func makeCgroups(tb testing.TB, n int) []uint64 {
 	return ids
 }
 
-// fillProcessCounts writes a row of every process event for each id into
-// process_counts.
+// fillProcessCounts writes a row for each id into process_counts, with a
+// count of every process event.
 func fillProcessCounts(tb testing.TB, m *ebpf.Map, ids []uint64) {
 	tb.Helper()
 	for i, id := range ids {
+		var v procexit.ProcessProcessCountsValue
 		for event := range processEvents {
-			if err := m.Update(maps.CounterKey{ID: id, Event: uint32(event)}, uint64(i+1), ebpf.UpdateAny); err != nil {
-				tb.Fatalf("writing process_counts: %v", err)
-			}
+			v.N[event] = uint64(i + 1)
+		}
+		if err := m.Update(id, v, ebpf.UpdateAny); err != nil {
+			tb.Fatalf("writing process_counts: %v", err)
 		}
 	}
 }

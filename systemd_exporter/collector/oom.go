@@ -113,17 +113,18 @@ func newProcess(ctx context.Context, env exporter.Env) (exporter.Collector, erro
 		return nil, err
 	}
 	c.counts = func() (map[maps.CounterKey]uint64, string, error) {
-		rows, err := maps.ReadCounters(objs.ProcessCounts)
-		if err == nil {
-			c.loader.MapEntries(procexit.ProcessMapProcessCounts, objs.ProcessCounts, len(rows))
+		counts, err := procexit.ReadCounts(objs.ProcessCounts)
+		if err != nil {
+			return nil, procexit.ProcessMapProcessCounts, err
 		}
-		return rows, procexit.ProcessMapProcessCounts, err
+		c.loader.MapEntries(procexit.ProcessMapProcessCounts, objs.ProcessCounts, len(counts))
+		return procexit.CounterRows(counts), procexit.ProcessMapProcessCounts, nil
 	}
 	c.label = func(event uint32) (string, bool) {
 		o, ok := exitOutcomes[procexit.ProcessProcessEvent(event)]
 		return o, ok
 	}
-	c.deleteFn = func(keys []maps.CounterKey) error { return maps.Delete(objs.ProcessCounts, keys) }
+	c.deleteFn = func(keys []maps.CounterKey) error { return procexit.DeleteWorkloads(objs.ProcessCounts, keys) }
 	c.lostFn = func() error { return maps.ReportLost(env.Self, env.Name, objs.LostEvents) }
 	return c, nil
 }

@@ -30,12 +30,16 @@ func benchKeys(b *testing.B) int {
 	return 1000000
 }
 
+// afterPass is when BenchmarkKeyspacePass reads what the exporter keeps
+// resident after its pass.
+const afterPass = 5 * time.Second
+
 // BenchmarkKeyspacePass loads a real etcd with benchKeys keys of 100-byte
 // values under 10 Kubernetes-shaped prefixes, then runs the exporter
 // binary and reports its first keyspace pass: its duration, the
-// exporter's peak RSS, and what the pass cost etcd (range requests and
-// bytes etcd sent, from etcd's own metrics). Each iteration is one
-// exporter start; run with -benchtime=1x.
+// exporter's peak RSS and its RSS afterPass later, and what the pass cost
+// etcd (range requests and bytes etcd sent, from etcd's own metrics). Each
+// iteration is one exporter start; run with -benchtime=1x.
 func BenchmarkKeyspacePass(b *testing.B) {
 	n := benchKeys(b)
 	e := etcdtest.Start(b, etcdtest.Options{Args: []string{"--max-txn-ops=1000", "--quota-backend-bytes=8589934592"}})
@@ -74,6 +78,10 @@ func BenchmarkKeyspacePass(b *testing.B) {
 		ranges1, sent1 := etcdLoad(b, e.Endpoint)
 		b.ReportMetric(took, "pass-s")
 		b.ReportMetric(float64(exportertest.ProcStatus(b, p.Pid(), "VmHWM"))/(1<<20), "exporter-peak-RSS-MiB")
+		// What the exporter keeps between passes: a few seconds after it.
+		time.Sleep(afterPass)
+		b.ReportMetric(float64(exportertest.ProcStatus(b, p.Pid(), "VmRSS"))/(1<<20), "exporter-RSS-after-MiB")
+		b.ReportMetric(float64(exportertest.ProcStatus(b, p.Pid(), "RssAnon"))/(1<<20), "exporter-anon-after-MiB")
 		b.ReportMetric(ranges1-ranges0, "etcd-range-requests")
 		b.ReportMetric((sent1-sent0)/(1<<20), "etcd-sent-MiB")
 		p.Terminate(b)

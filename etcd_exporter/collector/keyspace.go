@@ -8,6 +8,7 @@ import (
 	"maps"
 	"math/bits"
 	"regexp"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -205,6 +206,12 @@ func (k *Keyspace) passes(ctx context.Context, passed chan<- struct{}) error {
 			close(passed)
 			passed = nil
 		}
+		// The pass's chunks are garbage now. On a large keyspace the heap
+		// they took would otherwise stay resident until the runtime's next
+		// collection (it may wait for its 2-minute forced one: little is
+		// allocated between passes) and its scavenger gave it back: one
+		// collection per pass returns it at once.
+		debug.FreeOSMemory()
 		select {
 		case <-ctx.Done():
 			return nil

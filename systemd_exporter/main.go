@@ -16,7 +16,7 @@ func program() exporter.Program {
 		Namespace:   "systemd",
 		Description: "Unit states, every transition, failures, restarts and per-unit resources from systemd over D-Bus, with OOM kills per unit from eBPF.",
 		DefaultPort: 10065,
-		Components:  []exporter.ComponentSpec{bpfload.Component, workload.CgroupComponent, collector.Component},
+		Components:  []exporter.ComponentSpec{bpfload.SizedComponent(collector.SizableMaps()...), workload.CgroupComponent, collector.Component},
 		Collectors:  collector.Specs(),
 	}
 }

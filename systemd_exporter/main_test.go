@@ -416,6 +416,8 @@ func TestBadFlags(t *testing.T) {
 		{"--systemd.max-requests=0"},
 		{"--systemd.max-requests=129"},
 		{"--collector.unit.max-series=x"},
+		{"--bpf.map-max-entries=tcp_counts=10"},
+		{"--bpf.map-max-entries=process_counts=0"},
 	} {
 		out, err := exec.Command(binary, args...).CombinedOutput()
 		var ee *exec.ExitError

@@ -8,8 +8,9 @@ import (
 )
 
 // unitAttributor turns a kernel counter map's rows (cgroup v2 id, event)
-// into per-unit counts. A cgroup's path comes from the workload resolver
-// (which learns every cgroup when it is made, so that a unit living shorter
+// into per-unit counts. Rows under maps.OverflowID (a full map's folded
+// events) are no cgroup's: they are left out, never resolved nor deleted.
+// A cgroup's path comes from the workload resolver (which learns every cgroup when it is made, so that a unit living shorter
 // than a scrape keeps its counts) and is named by unitFromCgroup; one whose
 // path is unknown, or that is no unit's, is dead: its rows are deleted from
 // the kernel map.
@@ -47,7 +48,9 @@ func (a *unitAttributor) attribute(rows map[maps.CounterKey]uint64, label func(e
 	found := a.resolve(rows)
 	ids := map[uint64]bool{}
 	for k := range rows {
-		ids[k.ID] = true
+		if !maps.IsOverflow(k.ID) {
+			ids[k.ID] = true
+		}
 	}
 	for id := range a.notUnits {
 		if !ids[id] {
@@ -55,6 +58,9 @@ func (a *unitAttributor) attribute(rows map[maps.CounterKey]uint64, label func(e
 		}
 	}
 	for k := range rows {
+		if maps.IsOverflow(k.ID) {
+			continue
+		}
 		if _, ok := a.units[k.ID]; !ok && (a.notUnits[k.ID] || !found[k.ID]) {
 			del = append(del, k) // no unit's, or gone before it was found
 		}
@@ -135,6 +141,9 @@ func (a *unitAttributor) attribute(rows map[maps.CounterKey]uint64, label func(e
 func (a *unitAttributor) resolve(rows map[maps.CounterKey]uint64) map[uint64]bool {
 	unknown := map[uint64]bool{}
 	for k := range rows {
+		if maps.IsOverflow(k.ID) {
+			continue
+		}
 		if _, ok := a.units[k.ID]; !ok && !a.notUnits[k.ID] {
 			unknown[k.ID] = true
 		}

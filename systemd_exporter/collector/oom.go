@@ -78,16 +78,23 @@ func newOOM(ctx context.Context, env exporter.Env) (exporter.Collector, error) {
 		return nil, err
 	}
 	c.counts = func() (map[maps.CounterKey]uint64, string, error) {
-		rows, err := maps.ReadCounters(objs.OomCounts)
+		rows, entries, err := maps.ReadCountersFolded(objs.OomCounts, objs.OomCountsOverflow)
 		if err == nil {
-			c.loader.MapEntries("oom_counts", objs.OomCounts, len(rows))
+			c.loader.MapEntries(oomkill.OOMMapOomCounts, objs.OomCounts, entries)
 		}
-		return rows, "oom_counts", err
+		return rows, oomkill.OOMMapOomCounts, err
 	}
 	c.label = func(event uint32) (string, bool) { return "", event == oomkill.EventKill }
 	c.deleteFn = func(keys []maps.CounterKey) error { return maps.Delete(objs.OomCounts, keys) }
 	c.lostFn = func() error { return maps.ReportLost(env.Self, env.Name, objs.LostEvents) }
 	return c, nil
+}
+
+// SizableMaps names the BPF maps that --bpf.map-max-entries may size: the
+// kernel collectors' per-cgroup counter maps, whose events fold into the
+// overflow series once they are full.
+func SizableMaps() []string {
+	return []string{procexit.ProcessMapProcessCounts, oomkill.OOMMapOomCounts}
 }
 
 // exitOutcomes names the exit events of internal/procexit's program.
@@ -113,12 +120,12 @@ func newProcess(ctx context.Context, env exporter.Env) (exporter.Collector, erro
 		return nil, err
 	}
 	c.counts = func() (map[maps.CounterKey]uint64, string, error) {
-		counts, err := procexit.ReadCounts(objs.ProcessCounts)
+		rows, counts, err := procexit.ReadFolded(&objs)
 		if err != nil {
 			return nil, procexit.ProcessMapProcessCounts, err
 		}
 		c.loader.MapEntries(procexit.ProcessMapProcessCounts, objs.ProcessCounts, len(counts))
-		return procexit.CounterRows(counts), procexit.ProcessMapProcessCounts, nil
+		return rows, procexit.ProcessMapProcessCounts, nil
 	}
 	c.label = func(event uint32) (string, bool) {
 		o, ok := exitOutcomes[procexit.ProcessProcessEvent(event)]
@@ -130,7 +137,10 @@ func newProcess(ctx context.Context, env exporter.Env) (exporter.Collector, erro
 }
 
 // Update serves the kernel's counts per unit, each unit under its own name
-// while the series cap admits it, else in the overflow series.
+// while the series cap admits it, else in the overflow series. The events
+// the kernel folded because its map was full (rows of the map's overflow
+// companion, under maps.OverflowID) are served in the overflow series too:
+// they are no unit's.
 func (c *kernelCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) error {
 	rows, _, err := c.counts()
 	if err != nil {
@@ -140,7 +150,16 @@ func (c *kernelCollector) Update(ctx context.Context, ch chan<- prometheus.Metri
 	for _, unit := range gone {
 		c.limit.Forget(unit)
 	}
+	overflow := limits.OverflowValues(1)[0]
 	out := map[[2]string]float64{}
+	for k, n := range rows {
+		if !maps.IsOverflow(k.ID) {
+			continue
+		}
+		if l, ok := c.label(k.Event); ok {
+			out[[2]string{overflow, l}] += float64(n)
+		}
+	}
 	admitted := map[string]bool{} // one cap decision per unit per scrape, however many outcomes it has
 	for k, n := range counts {
 		ok, seen := admitted[k[0]]
@@ -149,7 +168,7 @@ func (c *kernelCollector) Update(ctx context.Context, ch chan<- prometheus.Metri
 			admitted[k[0]] = ok
 		}
 		if !ok {
-			k[0] = limits.OverflowValues(1)[0]
+			k[0] = overflow
 		}
 		out[k] += n
 	}

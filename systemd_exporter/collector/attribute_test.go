@@ -1,6 +1,7 @@
 package collector
 
 import (
+	stdmaps "maps"
 	"testing"
 
 	"github.com/bpfleet/bpfleet/internal/maps"
@@ -28,7 +29,7 @@ func TestAttributeLeavesFoldedRowsOut(t *testing.T) {
 	label := func(event uint32) (string, bool) { return map[uint32]string{1: "failure", 2: "signal"}[event], true }
 	a.learn(rows)
 	counts, del, gone := a.attribute(rows, label)
-	if want := map[[2]string]float64{{"foo.service", "failure"}: 3}; !equalCounts(counts, want) {
+	if want := map[[2]string]float64{{"foo.service", "failure"}: 3}; !stdmaps.Equal(counts, want) {
 		t.Errorf("counts = %v, want %v", counts, want)
 	}
 	if len(del) != 1 || del[0] != (maps.CounterKey{ID: 2, Event: 1}) {
@@ -37,16 +38,4 @@ func TestAttributeLeavesFoldedRowsOut(t *testing.T) {
 	if len(gone) != 0 {
 		t.Errorf("gone units %v, want none", gone)
 	}
-}
-
-func equalCounts(a, b map[[2]string]float64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if w, ok := b[k]; !ok || w != v {
-			return false
-		}
-	}
-	return true
 }

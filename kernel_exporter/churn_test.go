@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
+
 	"github.com/bpfleet/bpfleet/internal/exportertest"
 	"github.com/bpfleet/bpfleet/internal/testenv"
 	"github.com/bpfleet/bpfleet/internal/workload"
@@ -71,25 +73,9 @@ func BenchmarkChurn(b *testing.B) {
 
 		var scrapes []time.Duration
 		var peakSeries int
-		stop := make(chan struct{})
-		var scraper sync.WaitGroup
-		scraper.Go(func() {
-			for t := time.NewTicker(2 * time.Second); ; {
-				select {
-				case <-stop:
-					t.Stop()
-					return
-				case <-t.C:
-				}
-				start := time.Now()
-				fams, err := p.Scrape()
-				if err != nil {
-					b.Errorf("scrape: %v", err)
-					continue
-				}
-				scrapes = append(scrapes, time.Since(start))
-				peakSeries = max(peakSeries, len(fams["kernel_process_execs_total"].GetMetric()))
-			}
+		stop := scrapeEvery(b, p, func(fams map[string]*dto.MetricFamily, took time.Duration) {
+			scrapes = append(scrapes, took)
+			peakSeries = max(peakSeries, len(fams["kernel_process_execs_total"].GetMetric()))
 		})
 
 		start := time.Now()
@@ -108,8 +94,7 @@ func BenchmarkChurn(b *testing.B) {
 		workers.Wait()
 		churned := time.Since(start)
 		time.Sleep(grace + 10*time.Second) // the grace, and a scrape after it
-		close(stop)
-		scraper.Wait()
+		stop()
 
 		fams, err := p.Scrape()
 		if err != nil {
@@ -140,23 +125,9 @@ func BenchmarkChurn(b *testing.B) {
 		// Settled: the resolver forgets the removed cgroups GoneIdle after
 		// the last scrape that served them (the one after the grace), at
 		// its next sweep (every 30 s), while scrapes go on.
-		stop = make(chan struct{})
-		scraper.Go(func() {
-			for t := time.NewTicker(2 * time.Second); ; {
-				select {
-				case <-stop:
-					t.Stop()
-					return
-				case <-t.C:
-				}
-				if _, err := p.Scrape(); err != nil {
-					b.Errorf("scrape: %v", err)
-				}
-			}
-		})
+		stop = scrapeEvery(b, p, func(map[string]*dto.MetricFamily, time.Duration) {})
 		time.Sleep(workload.GoneIdle + 45*time.Second)
-		close(stop)
-		scraper.Wait()
+		stop()
 		if _, err := p.Scrape(); err != nil {
 			b.Fatal(err)
 		}
@@ -165,6 +136,36 @@ func BenchmarkChurn(b *testing.B) {
 		if dead != 0 {
 			b.Errorf("%d series of removed cgroups still served %s after the churn ended", dead, grace+10*time.Second)
 		}
+	}
+}
+
+// scrapeEvery scrapes p every 2 s in the background, as Prometheus would,
+// passing each scrape's families and duration to each (a failed scrape is
+// an error of b), until the returned stop, which waits for the last scrape.
+func scrapeEvery(b *testing.B, p *exportertest.Process, each func(map[string]*dto.MetricFamily, time.Duration)) (stop func()) {
+	done := make(chan struct{})
+	var scraper sync.WaitGroup
+	scraper.Go(func() {
+		t := time.NewTicker(2 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+			start := time.Now()
+			fams, err := p.Scrape()
+			if err != nil {
+				b.Errorf("scrape: %v", err)
+				continue
+			}
+			each(fams, time.Since(start))
+		}
+	})
+	return func() {
+		close(done)
+		scraper.Wait()
 	}
 }
 

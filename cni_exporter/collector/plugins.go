@@ -68,7 +68,7 @@ func newPlugins(ctx context.Context, env exporter.Env, dirs []string) (*pluginsC
 	if err != nil {
 		return nil, err
 	}
-	spec.Maps["plugin_events"].MaxEntries = ringBytes
+	spec.Maps[pluginMapPluginEvents].MaxEntries = ringBytes
 	c := &pluginsCollector{loader: loader, env: env, dirs: dirs, invocations: newInvocations(), durations: newDurations()}
 	c.pending, _ = lru.New[uint32, invocation](maxPending) // only a size <= 0 fails
 	if c.set, err = loader.Load(spec, &c.objs); err != nil {

@@ -169,13 +169,14 @@ struct {
 	__type(value, __u64);
 } dns_malformed SEC(".maps");
 
-/* DNS ports, network byte order → 1; filled from --collector.dns.ports. */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 16);
-	__type(key, __u16);
-	__type(value, __u8);
-} dns_ports SEC(".maps");
+/*
+ * DNS ports (--collector.dns.ports): one bit per port, indexed by the port
+ * in network byte order as the packet carries it, set by user space before
+ * loading. Every packet of every socket asks whether its port is here: a
+ * load and a shift from read-only memory, not a hash lookup.
+ */
+#define PORT_WORDS (65536 / 64)
+volatile const __u64 dns_port_bits[PORT_WORDS];
 
 /*
  * NXDOMAIN names (--collector.dns.names): the question name of each NXDOMAIN
@@ -269,7 +270,8 @@ static __always_inline void malformed_if(int judged, __u32 reason)
 
 static __always_inline int is_dns_port(__be16 port)
 {
-	return bpf_map_lookup_elem(&dns_ports, &port) != NULL;
+	__u32 p = port;
+	return dns_port_bits[p / 64] >> (p % 64) & 1;
 }
 
 /* ipv6_l4 skips IPv6 extension headers; returns the transport offset or -1. */
@@ -537,8 +539,6 @@ static __always_inline __u64 socket_cgroup(struct __sk_buff *skb)
 	return bpf_skb_cgroup_id(skb);
 }
 
-/* handle parses one packet of a socket; egress is 1 for packets it sends. */
-
 /* inflight_of returns cgroup's dns_inflight row, made when missing. */
 static __always_inline struct inflight *inflight_of(__u64 cgroup)
 {
@@ -559,30 +559,74 @@ static __always_inline void finished(__u64 cgroup)
 }
 
 /*
+ * at_limit says whether the workload of f, cgroup, has pending_per_workload
+ * queries pending: started - finished - reaped. reaped only lowers it, so
+ * it is read only when the rest reaches the limit.
+ */
+static __always_inline int at_limit(const struct inflight *f, __u64 cgroup)
+{
+	__s64 pending = (__s64)(f->started - f->finished);
+	if (pending < (__s64)pending_per_workload)
+		return 0;
+	__u64 *reaped = bpf_map_lookup_elem(&dns_reaped, &cgroup);
+	pending -= reaped ? *reaped : 0;
+	return pending >= (__s64)pending_per_workload;
+}
+
+/*
+ * supersede takes pk's pending query out of dns_pending: the client gave up
+ * on it and reused its id on the same socket before the timeout. It is
+ * unanswered, counted here, so that responses plus unanswered always equal
+ * queries. Whoever deletes the row counts it, so a response or the reaper
+ * racing this counts it once.
+ */
+static __always_inline void supersede(const struct pending_key *pk)
+{
+	struct pending_query *old = bpf_map_lookup_elem(&dns_pending, pk);
+	if (!old)
+		return; /* answered or reaped meanwhile */
+	struct pending_query o = *old;
+	if (bpf_map_delete_elem(&dns_pending, pk))
+		return; /* a response or the reaper took it first */
+	struct counter_key sk = { .id = o.cgroup, .event = EVENT_OF_LABELS(DNS_SUPERSEDED, o.labels) };
+	counter_add_fold(&dns_counts, &dns_counts_overflow, &lost_events, &sk, 1);
+	finished(o.cgroup);
+}
+
+/*
  * track puts a query into dns_pending unless its workload already has
  * pending_per_workload queries there or the table is full; an untracked
  * query is counted against the workload, by reason.
+ *
+ * The query is inserted first: one whose id is still pending on its socket
+ * (a client's retry, rare) learns it from the insert's -EEXIST, supersedes
+ * the pending one and is inserted again, so every other query costs an
+ * insert and not a lookup before it. A workload at its limit supersedes
+ * first, since that frees a row of its own, and is judged again: a query
+ * is followed exactly when it was before the insert came first.
  */
-static __always_inline void track(struct pending_key *pk, struct pending_query *q)
+static __always_inline void track(const struct pending_key *pk, const struct pending_query *q)
 {
 	struct inflight *f = inflight_of(q->cgroup);
-	if (f) {
-		/*
-		 * started - finished - reaped is what is pending; reaped only
-		 * lowers it, so it is read only when the rest reaches the limit.
-		 */
-		__s64 pending = (__s64)(f->started - f->finished);
-		if (pending >= (__s64)pending_per_workload) {
-			__u64 *reaped = bpf_map_lookup_elem(&dns_reaped, &q->cgroup);
-			pending -= reaped ? *reaped : 0;
-		}
-		if (pending >= (__s64)pending_per_workload) {
+	if (f && at_limit(f, q->cgroup)) {
+		supersede(pk);
+		if (at_limit(f, q->cgroup)) {
 			struct counter_key ck = { .id = q->cgroup, .event = EVENT_OF_LABELS(DNS_UNTRACKED_LIMIT, q->labels) };
 			counter_add_fold(&dns_counts, &dns_counts_overflow, &lost_events, &ck, 1);
 			return;
 		}
 	}
-	if (bpf_map_update_elem(&dns_pending, pk, q, BPF_NOEXIST)) {
+	long err = bpf_map_update_elem(&dns_pending, pk, q, BPF_NOEXIST);
+	if (err == -EEXIST) {
+		supersede(pk);
+		err = bpf_map_update_elem(&dns_pending, pk, q, BPF_NOEXIST);
+	}
+	if (err) {
+		/*
+		 * The table is full, or (-EEXIST again) another query with
+		 * this id on this socket came in between, whose row stays:
+		 * this one is not followed.
+		 */
 		struct counter_key ck = { .id = q->cgroup, .event = EVENT_OF_LABELS(DNS_UNTRACKED_FULL, q->labels) };
 		counter_add_fold(&dns_counts, &dns_counts_overflow, &lost_events, &ck, 1);
 		return;
@@ -591,6 +635,7 @@ static __always_inline void track(struct pending_key *pk, struct pending_query *
 		__sync_fetch_and_add(&f->started, 1);
 }
 
+/* handle parses one packet of a socket; egress is 1 for packets it sends. */
 static __always_inline void handle(struct __sk_buff *skb, int egress)
 {
 	struct l4 l = {};
@@ -646,22 +691,6 @@ static __always_inline void handle(struct __sk_buff *skb, int egress)
 	if (egress) {
 		ck.event = EVENT(DNS_QUERY, qtype, 0, l.tcp, l.ipv6);
 		counter_add_fold(&dns_counts, &dns_counts_overflow, &lost_events, &ck, 1);
-		struct pending_query *old = bpf_map_lookup_elem(&dns_pending, &pk);
-		if (old) {
-			/*
-			 * The client gave up on a query and reused its id on the
-			 * same socket before the timeout: the first one is
-			 * unanswered, counted here, so that responses plus
-			 * unanswered always equal queries. Whoever deletes the
-			 * row counts it, so a response racing this counts once.
-			 */
-			struct pending_query o = *old;
-			if (!bpf_map_delete_elem(&dns_pending, &pk)) {
-				struct counter_key sk = { .id = o.cgroup, .event = EVENT_OF_LABELS(DNS_SUPERSEDED, o.labels) };
-				counter_add_fold(&dns_counts, &dns_counts_overflow, &lost_events, &sk, 1);
-				finished(o.cgroup);
-			}
-		}
 		struct pending_query q = {
 			.ts = bpf_ktime_get_ns(),
 			.cgroup = cgroup,

@@ -80,9 +80,6 @@ func parsePorts(s string) ([]uint16, error) {
 		}
 		ports = append(ports, uint16(p))
 	}
-	if len(ports) > 16 {
-		return nil, fmt.Errorf("--collector.dns.ports: at most 16 ports, got %d", len(ports))
-	}
 	return ports, nil
 }
 
@@ -158,6 +155,9 @@ func New(ctx context.Context, env exporter.Env, o Options) (*Collector, error) {
 		o.PendingPerWorkload = min(4096, o.PendingMax)
 	}
 	spec.Maps["dns_pending"].MaxEntries = uint32(o.PendingMax)
+	if err := spec.Variables[dnsVarDnsPortBits].Set(portBits(o.Ports)); err != nil {
+		return nil, fmt.Errorf("setting the DNS ports: %w", err)
+	}
 	if err := spec.Variables["pending_per_workload"].Set(uint32(o.PendingPerWorkload)); err != nil {
 		return nil, fmt.Errorf("setting the per-workload pending limit: %w", err)
 	}
@@ -175,10 +175,6 @@ func New(ctx context.Context, env exporter.Env, o Options) (*Collector, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := c.setPorts(o.Ports); err != nil {
-		c.set.Close()
-		return nil, err
-	}
 	if o.Names {
 		if o.NamesMax == 0 {
 			o.NamesMax = 100
@@ -188,16 +184,18 @@ func New(ctx context.Context, env exporter.Env, o Options) (*Collector, error) {
 	return c, nil
 }
 
-// setPorts fills dns_ports with ports in network byte order.
-func (c *Collector) setPorts(ports []uint16) error {
+// portBits is dns_port_bits for ports: for each port, bit w%64 of word
+// w/64 set, where w is the port as the packet carries it (network byte
+// order, read as a host-order number).
+func portBits(ports []uint16) *[1 << 16 / 64]uint64 {
+	var bits [1 << 16 / 64]uint64
 	for _, p := range ports {
 		var be [2]byte
 		binary.BigEndian.PutUint16(be[:], p)
-		if err := c.objs.DnsPorts.Put(binary.NativeEndian.Uint16(be[:]), uint8(1)); err != nil {
-			return fmt.Errorf("setting DNS port %d: %w", p, err)
-		}
+		w := binary.NativeEndian.Uint16(be[:])
+		bits[w/64] |= 1 << (w % 64)
 	}
-	return nil
+	return &bits
 }
 
 // Run implements exporter.Runner: it reaps unanswered queries several times

@@ -141,12 +141,12 @@ const (
 	dnsMapDnsMalformed             = "dns_malformed"
 	dnsMapDnsNames                 = "dns_names"
 	dnsMapDnsPending               = "dns_pending"
-	dnsMapDnsPorts                 = "dns_ports"
 	dnsMapDnsReaped                = "dns_reaped"
 	dnsMapLostEvents               = "lost_events"
 	dnsProgDnsEgress               = "dns_egress"
 	dnsProgDnsIngress              = "dns_ingress"
 	dnsVarCaptureNxdomainNames     = "capture_nxdomain_names"
+	dnsVarDnsPortBits              = "dns_port_bits"
 	dnsVarPendingPerWorkload       = "pending_per_workload"
 	dnsVarUnusedDnsKind            = "unused_dns_kind"
 	dnsVarUnusedDnsLabelBits       = "unused_dns_label_bits"
@@ -214,7 +214,6 @@ type dnsMapSpecs struct {
 	DnsMalformed       *ebpf.MapSpec `ebpf:"dns_malformed"`
 	DnsNames           *ebpf.MapSpec `ebpf:"dns_names"`
 	DnsPending         *ebpf.MapSpec `ebpf:"dns_pending"`
-	DnsPorts           *ebpf.MapSpec `ebpf:"dns_ports"`
 	DnsReaped          *ebpf.MapSpec `ebpf:"dns_reaped"`
 	LostEvents         *ebpf.MapSpec `ebpf:"lost_events"`
 }
@@ -224,6 +223,7 @@ type dnsMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type dnsVariableSpecs struct {
 	CaptureNxdomainNames     *ebpf.VariableSpec `ebpf:"capture_nxdomain_names"`
+	DnsPortBits              *ebpf.VariableSpec `ebpf:"dns_port_bits"`
 	PendingPerWorkload       *ebpf.VariableSpec `ebpf:"pending_per_workload"`
 	UnusedDnsKind            *ebpf.VariableSpec `ebpf:"unused_dns_kind"`
 	UnusedDnsLabelBits       *ebpf.VariableSpec `ebpf:"unused_dns_label_bits"`
@@ -261,7 +261,6 @@ type dnsMaps struct {
 	DnsMalformed       *ebpf.Map `ebpf:"dns_malformed"`
 	DnsNames           *ebpf.Map `ebpf:"dns_names"`
 	DnsPending         *ebpf.Map `ebpf:"dns_pending"`
-	DnsPorts           *ebpf.Map `ebpf:"dns_ports"`
 	DnsReaped          *ebpf.Map `ebpf:"dns_reaped"`
 	LostEvents         *ebpf.Map `ebpf:"lost_events"`
 }
@@ -276,7 +275,6 @@ func (m *dnsMaps) Close() error {
 		m.DnsMalformed,
 		m.DnsNames,
 		m.DnsPending,
-		m.DnsPorts,
 		m.DnsReaped,
 		m.LostEvents,
 	)
@@ -287,6 +285,7 @@ func (m *dnsMaps) Close() error {
 // It can be passed to loadDnsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type dnsVariables struct {
 	CaptureNxdomainNames     *ebpf.Variable `ebpf:"capture_nxdomain_names"`
+	DnsPortBits              *ebpf.Variable `ebpf:"dns_port_bits"`
 	PendingPerWorkload       *ebpf.Variable `ebpf:"pending_per_workload"`
 	UnusedDnsKind            *ebpf.Variable `ebpf:"unused_dns_kind"`
 	UnusedDnsLabelBits       *ebpf.Variable `ebpf:"unused_dns_label_bits"`

@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -22,6 +23,13 @@ import (
 // constructor leaves open.
 func handEnv(t *testing.T) exporter.Env {
 	t.Helper()
+	return handEnvAt(t, "")
+}
+
+// handEnvAt is handEnv with its resolver's cgroup v2 root at root ("":
+// the host's).
+func handEnvAt(t *testing.T, root string) exporter.Env {
+	t.Helper()
 	testenv.RequireRoot(t)
 	self, err := selfmetrics.New(namespace+"_exporter", prometheus.NewRegistry())
 	if err != nil {
@@ -33,7 +41,7 @@ func handEnv(t *testing.T) exporter.Env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { loader.Close() })
-	resolver, err := workload.NewResolver(workload.Options{})
+	resolver, err := workload.NewResolver(workload.Options{CgroupRoot: root})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,27 +64,30 @@ func openFDs(t *testing.T) int {
 	return len(fds)
 }
 
-// TestFailedConstructionLeavesNothingOpen fails New after the programs are
-// loaded and attached and name capture is on: the 17th DNS port does not fit
-// dns_ports (16 entries; the flag's check stops it before New). The
-// scaffold retries a failed constructor forever, so each attempt must
-// release everything. Before, New opened the NXDOMAIN names' ring-buffer
-// reader (an epoll fd and an event fd, and a goroutine blocked on it)
-// before setting the ports and never closed it on that failure: every
-// attempt here left two more descriptors open.
+// TestFailedConstructionLeavesNothingOpen fails New after the programs and
+// maps are loaded, with name capture on: the cgroup v2 root it is given is
+// a cgroup removed since, to which the programs cannot attach. The scaffold
+// retries a failed constructor forever, so each attempt must release
+// everything. Before, New opened the NXDOMAIN names' ring-buffer reader
+// (an epoll fd and an event fd, and a goroutine blocked on it) before a
+// step that could still fail and never closed it on that failure: every
+// attempt left two more descriptors open.
 func TestFailedConstructionLeavesNothingOpen(t *testing.T) {
-	env := handEnv(t)
-	var ports []uint16
-	for p := range uint16(17) {
-		ports = append(ports, 5300+p)
+	gone := filepath.Join(testenv.NewCgroup(t).V2Dir, "gone")
+	if err := os.Mkdir(gone, 0o755); err != nil {
+		t.Fatal(err)
 	}
-	o := Options{Ports: ports, Timeout: time.Second, Names: true}
+	env := handEnvAt(t, gone)
+	if err := os.Remove(gone); err != nil {
+		t.Fatal(err)
+	}
+	o := Options{Ports: []uint16{53}, Timeout: time.Second, Names: true}
 	construct := func() {
 		t.Helper()
 		c, err := New(t.Context(), env, o)
 		if err == nil {
 			c.Close()
-			t.Fatal("New with 17 ports succeeded; dns_ports holds 16")
+			t.Fatal("New attached to a cgroup that is gone")
 		}
 	}
 	construct() // once first: what the runtime and cilium/ebpf open once

@@ -62,9 +62,24 @@ type parser struct {
 // network byte order (as New does), and closes them when the test ends.
 func loadParser(tb testing.TB) *parser {
 	tb.Helper()
+	return loadParserWith(tb, 0)
+}
+
+// loadParserWith is loadParser with pending_per_workload set to
+// perWorkload (0: the program's default).
+func loadParserWith(tb testing.TB, perWorkload uint32) *parser {
+	tb.Helper()
 	testenv.RequireRoot(tb)
 	spec, err := loadDns()
 	if err != nil {
+		tb.Fatal(err)
+	}
+	if perWorkload != 0 {
+		if err := spec.Variables[dnsVarPendingPerWorkload].Set(perWorkload); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	if err := spec.Variables[dnsVarDnsPortBits].Set(portBits([]uint16{serverPort})); err != nil {
 		tb.Fatal(err)
 	}
 	p := &parser{cgroup: selfCgroupID(tb)}
@@ -72,11 +87,6 @@ func loadParser(tb testing.TB) *parser {
 		tb.Fatalf("loading dns programs: %v", err)
 	}
 	tb.Cleanup(func() { p.objs.Close() })
-	var be [2]byte
-	binary.BigEndian.PutUint16(be[:], serverPort)
-	if err := p.objs.DnsPorts.Put(binary.NativeEndian.Uint16(be[:]), uint8(1)); err != nil {
-		tb.Fatal(err)
-	}
 	return p
 }
 
@@ -153,7 +163,8 @@ func (p *parser) counts(tb testing.TB) map[string]uint64 {
 }
 
 // eventName names a counter_key.event "kind qtype [rcode] [protocol]
-// family", decoded with the generated bit layout.
+// family" (kind: query, response, superseded, untracked-limit,
+// untracked-full or truncated), decoded with the generated bit layout.
 func eventName(tb testing.TB, raw uint32) string {
 	tb.Helper()
 	e, err := decodeEvent(raw)
@@ -170,6 +181,10 @@ func eventName(tb testing.TB, raw uint32) string {
 		return strings.Join([]string{"response", e.qtype, e.rcode, e.proto, e.fam}, " ")
 	case dnsDnsKindDNS_SUPERSEDED:
 		return strings.Join([]string{"superseded", e.qtype, e.proto, e.fam}, " ")
+	case dnsDnsKindDNS_UNTRACKED_LIMIT:
+		return strings.Join([]string{"untracked-limit", e.qtype, e.proto, e.fam}, " ")
+	case dnsDnsKindDNS_UNTRACKED_FULL:
+		return strings.Join([]string{"untracked-full", e.qtype, e.proto, e.fam}, " ")
 	default: // dnsDnsKindDNS_TRUNCATED
 		if e.rcode != rcodes[dnsDnsRcodeRC_NOERROR] || e.proto != "udp" {
 			tb.Errorf("truncated event %#x has an rcode or protocol", raw)
@@ -753,7 +768,7 @@ func TestParserResponseMatchesItsQuery(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			q := inIPv6(overUDP(toServer, packMsg(t, newQuery(queryID, dns.TypeAAAA, "example.com."))))
 			r := inIPv6(overUDP(fromServer, packMsg(t, newResponse(t, tc.responseID, dns.TypeAAAA, "example.com.", dns.RcodeSuccess))))
-			p, elapsed := correlate(t, q, r)
+			p, elapsed := correlate(t, loadParser, q, 1, r)
 
 			if got, want := p.counts(t), map[string]uint64{"query AAAA udp ipv6": 2, "response AAAA NOERROR udp ipv6": 1}; !maps.Equal(got, want) {
 				t.Errorf("dns_counts = %v, want %v (the query, the probe and the response)", got, want)
@@ -788,17 +803,20 @@ func TestParserResponseMatchesItsQuery(t *testing.T) {
 	}
 }
 
-// correlate runs query q, moves its pending row to the cookie that the next
-// run's socket gets, runs response r and then a probe query, and returns
-// the parser once the probe shows that r got that cookie, with the time
-// from before q to after r.
-func correlate(t *testing.T, q, r []byte) (*parser, time.Duration) {
+// correlate loads a parser with load, runs query q repeat times on one
+// socket, moves its pending row to the cookie that the next run's socket
+// gets, runs response r and then a probe query, and returns the parser
+// once the probe shows that r got that cookie, with the time from before
+// q to after r.
+func correlate(t *testing.T, load func(testing.TB) *parser, q []byte, repeat uint32, r []byte) (*parser, time.Duration) {
 	t.Helper()
 	probe := inIPv6(overUDP(toServer, packMsg(t, newQuery(probeID, dns.TypeAAAA, "example.com."))))
 	for attempt := 0; attempt < 10; attempt++ {
-		p := loadParser(t)
+		p := load(t)
 		start := time.Now()
-		p.run(t, p.objs.DnsEgress, q)
+		if ret, err := p.objs.DnsEgress.Run(&ebpf.RunOptions{Data: q, Repeat: repeat}); err != nil || ret != 1 {
+			t.Fatalf("running the query: %d, %v", ret, err)
+		}
 		pending := p.pending(t)
 		if len(pending) != 1 {
 			t.Fatalf("dns_pending has %d rows after a query, want 1", len(pending))
@@ -827,6 +845,52 @@ func correlate(t *testing.T, q, r []byte) (*parser, time.Duration) {
 	}
 	t.Fatal("another socket took a cookie between the runs 10 times")
 	return nil, 0
+}
+
+// TestParserQueryIDReusedBeforeItsResponse sends a query three times with
+// one id on one socket, then the response: the first two are superseded,
+// each counted once, and the response is the third's latency sample. At
+// the default share the second and third queries find their id taken when
+// they insert; at a share of one the workload is at its limit, and each
+// supersedes the query before it first, which frees the row it takes.
+func TestParserQueryIDReusedBeforeItsResponse(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		perWorkload uint32
+	}{
+		{"under the limit", 0},
+		{"at the limit", 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			q := inIPv6(overUDP(toServer, packMsg(t, newQuery(queryID, dns.TypeAAAA, "example.com."))))
+			r := inIPv6(overUDP(fromServer, packMsg(t, newResponse(t, queryID, dns.TypeAAAA, "example.com.", dns.RcodeSuccess))))
+			load := func(tb testing.TB) *parser { return loadParserWith(tb, tc.perWorkload) }
+			p, _ := correlate(t, load, q, 3, r)
+
+			want := map[string]uint64{
+				"query AAAA udp ipv6":            4, // three and the probe
+				"superseded AAAA udp ipv6":       2,
+				"response AAAA NOERROR udp ipv6": 1,
+			}
+			if got := p.counts(t); !maps.Equal(got, want) {
+				t.Errorf("dns_counts = %v, want %v", got, want)
+			}
+			if rows := p.latency(t)["AAAA udp ipv6"]; len(rows) != 1 || rows[0].value.Count != 1 {
+				t.Errorf("dns_latency = %v, want one sample under AAAA udp ipv6", p.latency(t))
+			}
+			if got := p.pending(t); len(got) != 1 {
+				t.Errorf("dns_pending has %d rows, want the probe's: %v", len(got), got)
+			}
+			var f dnsInflight
+			if err := p.objs.DnsInflight.Lookup(p.cgroup, &f); err != nil {
+				t.Fatal(err)
+			}
+			if f.Started != 4 || f.Finished != 3 {
+				t.Errorf("dns_inflight started %d finished %d, want 4 and 3 (the probe pending)", f.Started, f.Finished)
+			}
+			p.requireNothingLost(t)
+		})
+	}
 }
 
 // TestParserTestRunSockets pins down what the tests above rely on: each

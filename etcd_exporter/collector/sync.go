@@ -29,6 +29,14 @@ const (
 	DefaultRefreshInterval = time.Second
 )
 
+// fullSearchEvery: when the processes are found by command name, each
+// refresh only checks that the ones found still run under that name (one
+// read of /proc/<pid>/comm each); /proc is searched whole when one of them
+// is gone, when none was found, and at least this often, for an etcd
+// started beside them. A whole search reads the comm of every process on
+// the host: every second, it was most of an idle exporter's CPU.
+const fullSearchEvery = 30 * time.Second
+
 // syncSyscalls names enum sync_syscall, the histogram's labels.
 var syncSyscalls = map[syncSyncSyscall]string{
 	syncSyncSyscallSYNC_FSYNC:      "fsync",
@@ -55,7 +63,7 @@ var SyncSpec = exporter.Spec{
 		pidFile := fs.Flag("pid-file", "File holding the pid of the etcd process; empty finds it by --collector.sync.cgroup or --collector.sync.comm.").Default("").String()
 		cgroup := fs.Flag("cgroup", "cgroup v2 path, relative to the cgroup v2 root, of the etcd member (e.g. its static pod's container): every process in it and its descendants is measured, when --collector.sync.pid-file is empty. Wins over --collector.sync.comm.").Default("").String()
 		comm := fs.Flag("comm", "Command name (/proc/<pid>/comm) of the etcd processes, when --collector.sync.pid-file is empty.").Default(DefaultSyncComm).String()
-		refresh := fs.Flag("refresh-interval", "Time between two searches for the etcd process (a restarted etcd has a new pid).").Default(DefaultRefreshInterval.String()).Duration()
+		refresh := fs.Flag("refresh-interval", "Time between two checks of the etcd processes (a restarted etcd has a new pid). Found by --collector.sync.comm, a check reads the command name of the processes found, and all of /proc is searched again when one is gone or none was found, and every 30s.").Default(DefaultRefreshInterval.String()).Duration()
 		fs.Validate(func() error {
 			switch {
 			case *pidFile == "" && *cgroup == "" && *comm == "":
@@ -164,6 +172,21 @@ func parsePids(s string) ([]uint32, error) {
 	return pids, nil
 }
 
+// byComm reports whether the target processes are found by command name.
+func (t SyncTarget) byComm() bool { return t.PidFile == "" && t.Cgroup == "" }
+
+// running reports whether every pid in pids is a process whose command
+// name is still t.Comm: none gone, none reused by another program.
+func (t SyncTarget) running(pids map[uint32]bool) bool {
+	for pid := range pids {
+		comm, err := os.ReadFile(filepath.Join(t.ProcRoot, strconv.FormatUint(uint64(pid), 10), "comm"))
+		if err != nil || strings.TrimSuffix(string(comm), "\n") != t.Comm {
+			return false
+		}
+	}
+	return true
+}
+
 // Pids returns the pids of the target processes; none is not an error.
 func (t SyncTarget) Pids() ([]uint32, error) {
 	if t.PidFile != "" {
@@ -222,6 +245,11 @@ type Sync struct {
 
 	mu      sync.Mutex
 	watched map[uint32]bool
+	// now is time.Now but in tests; searched is when /proc was last
+	// searched whole (by command name), searches how often it was.
+	now      func() time.Time
+	searched time.Time
+	searches int
 	// written accounts write_bytes: each fd's bytes at the last scrape
 	// and the totals per file kind, so that a counter never goes back
 	// when an fd is closed and reused.
@@ -262,7 +290,7 @@ func NewSync(ctx context.Context, env exporter.Env, target SyncTarget, refresh t
 		return nil, err
 	}
 	s := &Sync{loader: loader, self: env.Self, target: target, refresh: refresh,
-		latency: syncDuration.Desc(), watched: map[uint32]bool{},
+		latency: syncDuration.Desc(), watched: map[uint32]bool{}, now: time.Now,
 		written: map[uint64]uint64{}, byFile: map[string]uint64{}}
 	if s.set, err = loader.Load(spec, &s.objs); err != nil {
 		return nil, err
@@ -292,12 +320,20 @@ func (s *Sync) Run(ctx context.Context) error {
 
 // retarget writes the current target pids into sync_targets.
 func (s *Sync) retarget() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.target.byComm() {
+		now := s.now()
+		if len(s.watched) > 0 && now.Sub(s.searched) < fullSearchEvery && s.target.running(s.watched) {
+			return nil
+		}
+		s.searched = now
+		s.searches++
+	}
 	pids, err := s.target.Pids()
 	if err != nil {
 		return err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	now := make(map[uint32]bool, len(pids))
 	for _, pid := range pids {
 		now[pid] = true

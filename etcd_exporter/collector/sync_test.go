@@ -72,6 +72,23 @@ func syncOfPidFile(t *testing.T, pidFile string) *Sync {
 // syncOf runs a sync collector that measures target.
 func syncOf(t *testing.T, target SyncTarget) *Sync {
 	t.Helper()
+	s := newSyncOf(t, target)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("sync collector's Run: %v", err)
+		}
+	})
+	return s
+}
+
+// newSyncOf makes a sync collector that measures target, without running
+// it; it is closed when the test ends.
+func newSyncOf(t *testing.T, target SyncTarget) *Sync {
+	t.Helper()
 	testenv.RequireRoot(t)
 	reg := prometheus.NewRegistry()
 	self, err := selfmetrics.New("etcd_exporter", reg)
@@ -90,14 +107,7 @@ func syncOf(t *testing.T, target SyncTarget) *Sync {
 	if err != nil {
 		t.Fatalf("constructing sync collector: %v", err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
 	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("sync collector's Run: %v", err)
-		}
 		if err := s.Close(); err != nil {
 			t.Errorf("closing: %v", err)
 		}

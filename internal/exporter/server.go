@@ -33,6 +33,7 @@ type exporter struct {
 	self       *selfmetrics.Metrics
 	components []*component // in construction order
 	sups       []*supervisor
+	startup    *startupGate // the collectors' start-up
 
 	reg         *prometheus.Registry // build info and self-metrics
 	exporterReg *prometheus.Registry // go_*, process_*, promhttp_*; nil when disabled
@@ -79,10 +80,10 @@ func (e *exporter) newSupervisors() {
 		e.components = append(e.components, comp)
 	}
 	names := make([]string, 0, len(e.cfg.collectors))
-	startup := &startupGate{logger: e.logger}
+	e.startup = &startupGate{logger: e.logger}
 	for _, c := range e.cfg.collectors {
 		env := e.env(c.name, e.logger.With("collector", c.name), c.maxSeries, byName)
-		e.sups = append(e.sups, newSupervisor(c, env, e.p.Retry, startup))
+		e.sups = append(e.sups, newSupervisor(c, env, e.p.Retry, e.startup))
 		names = append(names, c.name)
 	}
 	e.logger.Info("Enabled collectors", "collectors", names)
@@ -134,6 +135,7 @@ func (e *exporter) serve(ctx context.Context) int {
 	}
 	stopSups()
 	running.Wait()
+	e.startup.stop()
 	stopComps()
 	compsRunning.Wait()
 	e.release()

@@ -57,16 +57,23 @@ func newSupervisor(c enabledCollector, env Env, retryOpts []retry.Option, startu
 func (s *supervisor) start(ctx context.Context) {
 	c := construct(ctx, s.env, s.retry, "collector", func(ctx context.Context) (Collector, error) {
 		c, err := s.build(ctx, s.env)
-		s.attempted.Store(true)
-		s.startupOver()
+		if err == nil && isNil(c) {
+			err = errors.New("constructor returned no collector")
+		}
+		// What the attempt gave is recorded before it counts as attempted,
+		// so that /readyz never answers from an attempt half recorded.
 		if unsupported(err) {
 			s.unsupported.Store(true)
 		}
+		if err == nil {
+			s.mu.Lock()
+			s.collector = c
+			s.mu.Unlock()
+		}
+		s.attempted.Store(true)
+		s.startupOver()
 		if err != nil {
 			return nil, err
-		}
-		if isNil(c) {
-			return nil, errors.New("constructor returned no collector")
 		}
 		return c, nil
 	})
@@ -74,9 +81,6 @@ func (s *supervisor) start(ctx context.Context) {
 	if c == nil {
 		return
 	}
-	s.mu.Lock()
-	s.collector = c
-	s.mu.Unlock()
 	if r, ok := c.(Runner); ok {
 		s.run.loop(ctx, r, s.env, s.retry)
 		if _, unsupported := s.run.state(); unsupported {
@@ -186,17 +190,22 @@ func (s *supervisor) close(ctx context.Context) {
 }
 
 // startupGate counts the collectors of one exporter whose constructor has
-// not returned yet; when none is left, start-up is over (startupDone).
+// not returned yet; when none is left, start-up is over (done).
 type startupGate struct {
 	pending atomic.Int64
 	logger  *slog.Logger
+
+	mu       sync.Mutex
+	stopped  bool          // the exporter shuts down: no second trim
+	again    *time.Timer   // the second trim, once scheduled
+	trimming chan struct{} // closed when the second trim has returned
 }
 
 // startupOver counts s's collector out of its exporter's start-up, once:
 // its constructor returned, or will never be called.
 func (s *supervisor) startupOver() {
 	if s.startedUp.CompareAndSwap(false, true) && s.startup.pending.Add(-1) == 0 {
-		startupDone(s.startup.logger)
+		s.startup.done()
 	}
 }
 
@@ -205,20 +214,46 @@ func (s *supervisor) startupOver() {
 // (background loads, the first scrapes' one-time setup).
 const trimAgainAfter = time.Minute
 
-// startupDone lets go of the pages of the executable that only start-up
-// used (pagetrim), now and once more trimAgainAfter: they would otherwise
-// stay in the process's resident memory for good. Scrapes map again what
-// they use.
-func startupDone(logger *slog.Logger) {
-	trim := func(when string) {
-		res, err := pagetrim.Executable()
-		if err != nil {
-			logger.Debug("Cannot drop the executable's start-up pages", "err", err)
-			return
-		}
-		logger.Debug("Dropped the executable's start-up pages", "when", when, "mappings", res.Mappings,
-			"skipped", res.Skipped, "resident_bytes", res.Resident)
+// afterFunc schedules the second trim; tests replace it to see the timer.
+var afterFunc = time.AfterFunc
+
+// done lets go of the pages of the executable that only start-up used
+// (pagetrim), now and once more trimAgainAfter, unless the exporter stops
+// first: they would otherwise stay in the process's resident memory for
+// good. Scrapes map again what they use.
+func (g *startupGate) done() {
+	g.trim("collectors constructed")
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.stopped {
+		return
 	}
-	trim("collectors constructed")
-	time.AfterFunc(trimAgainAfter, func() { trim("a minute later") })
+	trimming := make(chan struct{})
+	g.again, g.trimming = afterFunc(trimAgainAfter, func() {
+		defer close(trimming)
+		g.trim("a minute later")
+	}), trimming
+}
+
+// stop cancels the second trim, or waits for it if it is running already,
+// so that nothing of the exporter runs on after it returns.
+func (g *startupGate) stop() {
+	g.mu.Lock()
+	g.stopped = true
+	again, trimming := g.again, g.trimming
+	g.mu.Unlock()
+	if again != nil && !again.Stop() {
+		<-trimming
+	}
+}
+
+// trim drops the executable's start-up pages and logs what it dropped.
+func (g *startupGate) trim(when string) {
+	res, err := pagetrim.Executable()
+	if err != nil {
+		g.logger.Debug("Cannot drop the executable's start-up pages", "err", err)
+		return
+	}
+	g.logger.Debug("Dropped the executable's start-up pages", "when", when, "mappings", res.Mappings,
+		"skipped", res.Skipped, "resident_bytes", res.Resident)
 }

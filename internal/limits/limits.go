@@ -21,6 +21,7 @@ import (
 	"sync"
 
 	"github.com/bpfleet/bpfleet/internal/selfmetrics"
+	"github.com/bpfleet/bpfleet/internal/shrink"
 )
 
 // OverflowLabel is the value of the first key label of the overflow series.
@@ -48,10 +49,6 @@ type Limiter struct {
 	admitted map[string]struct{}
 	peak     int // the most keys admitted since admitted was made
 }
-
-// minRebuild is the peak number of admitted keys below which the table is
-// never rebuilt: small tables cost little, whatever their use.
-const minRebuild = 1024
 
 // New returns a Limiter for metric (its full name, e.g.
 // "kernel_process_exits_total"), which admits at most max keys; max <= 0
@@ -103,14 +100,14 @@ func (l *Limiter) admit(key string) bool {
 // that is not admitted does nothing.
 //
 // Once a quarter or less of the most keys ever admitted remain (after a
-// churn of workloads), the table is rebuilt with the keys that remain: a Go
-// map never shrinks, and a table sized for thousands of keys would
-// otherwise stay for good.
+// churn of workloads; shrink.Due), the table is rebuilt with the keys that
+// remain: a Go map never shrinks, and a table sized for thousands of keys
+// would otherwise stay for good.
 func (l *Limiter) Forget(key string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	delete(l.admitted, key)
-	if l.peak >= minRebuild && len(l.admitted) <= l.peak/4 {
+	if shrink.Due(len(l.admitted), l.peak) {
 		fresh := make(map[string]struct{}, len(l.admitted))
 		for k := range l.admitted {
 			fresh[k] = struct{}{}

@@ -3,6 +3,8 @@ package limits
 import (
 	"fmt"
 	"testing"
+
+	"github.com/bpfleet/bpfleet/internal/shrink"
 )
 
 // After a churn (thousands of keys admitted, then most forgotten), the
@@ -50,13 +52,13 @@ func TestForgetRebuildsTheTableAfterAChurn(t *testing.T) {
 // A small table is left as it is, whatever its use.
 func TestForgetLeavesSmallTables(t *testing.T) {
 	l := New("kernel_process_exits_total", 0, nil)
-	for i := range minRebuild - 1 {
+	for i := range shrink.MinPeak - 1 {
 		l.Admit(fmt.Sprint(i))
 	}
-	for i := range minRebuild - 2 {
+	for i := range shrink.MinPeak - 2 {
 		l.Forget(fmt.Sprint(i))
 	}
-	if l.peak != minRebuild-1 || l.Len() != 1 {
-		t.Errorf("peak = %d, Len() = %d; want %d, 1", l.peak, l.Len(), minRebuild-1)
+	if l.peak != shrink.MinPeak-1 || l.Len() != 1 {
+		t.Errorf("peak = %d, Len() = %d; want %d, 1", l.peak, l.Len(), shrink.MinPeak-1)
 	}
 }

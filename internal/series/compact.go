@@ -4,11 +4,8 @@ import (
 	"runtime/debug"
 
 	"github.com/bpfleet/bpfleet/internal/catalog"
+	"github.com/bpfleet/bpfleet/internal/shrink"
 )
-
-// minRebuild is the peak number of rows below which a table is never
-// rebuilt: small tables cost little, whatever their use.
-const minRebuild = 1024
 
 // compaction is the peak size of each of an Attributor's long-lived tables
 // (keys gone, cap keys, each metric's known series) since the table was
@@ -16,7 +13,7 @@ const minRebuild = 1024
 // their tables would keep the memory of every row they ever held, and the
 // few long-lived rows among freed ones would keep whole spans of the heap
 // in use. compact rebuilds a table once a quarter or less of its peak
-// remains.
+// remains (shrink.Due).
 type compaction struct {
 	gone, capKeys int
 	known         map[*catalog.Metric]int
@@ -54,7 +51,7 @@ func (a *Attributor[K]) compact() {
 // quarter or less of its peak (*peak, updated), setting *rebuilt.
 func shrunk[K comparable, V any](m map[K]V, peak *int, rebuilt *bool) map[K]V {
 	*peak = max(*peak, len(m))
-	if *peak < minRebuild || len(m) > *peak/4 {
+	if !shrink.Due(len(m), *peak) {
 		return m
 	}
 	fresh := make(map[K]V, len(m))

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
+
+	"github.com/bpfleet/bpfleet/internal/shrink"
 )
 
 // After a churn (5,000 workloads served, then 4,900 of them gone and
@@ -106,34 +108,34 @@ func TestTablesRebuiltAfterAChurnKeepTheSurvivors(t *testing.T) {
 	}
 }
 
-// shrunk rebuilds a table that held minRebuild rows or more once a quarter
-// or less remain, with exactly those rows; a smaller table never.
+// shrunk rebuilds a table that held shrink.MinPeak rows or more once a
+// quarter or less remain, with exactly those rows; a smaller table never.
 func TestShrunk(t *testing.T) {
 	small := map[int]int{}
 	peak, rebuilt := 0, false
-	for i := range minRebuild - 1 {
+	for i := range shrink.MinPeak - 1 {
 		small[i] = i
 	}
 	shrunk(small, &peak, &rebuilt)
 	clear(small)
-	if shrunk(small, &peak, &rebuilt); rebuilt || peak != minRebuild-1 {
-		t.Errorf("a table of %d rows emptied: rebuilt %v, peak %d; want not rebuilt", minRebuild-1, rebuilt, peak)
+	if shrunk(small, &peak, &rebuilt); rebuilt || peak != shrink.MinPeak-1 {
+		t.Errorf("a table of %d rows emptied: rebuilt %v, peak %d; want not rebuilt", shrink.MinPeak-1, rebuilt, peak)
 	}
 
 	m := map[int]int{}
 	peak = 0
-	for i := range minRebuild + 1 {
+	for i := range shrink.MinPeak + 1 {
 		m[i] = -i
 	}
-	if shrunk(m, &peak, &rebuilt); rebuilt || peak != minRebuild+1 {
+	if shrunk(m, &peak, &rebuilt); rebuilt || peak != shrink.MinPeak+1 {
 		t.Fatalf("full table: peak %d, rebuilt %v", peak, rebuilt)
 	}
-	for i := range minRebuild - 1 {
+	for i := range shrink.MinPeak - 1 {
 		delete(m, i)
 	}
 	got := shrunk(m, &peak, &rebuilt)
-	want := map[int]int{minRebuild - 1: 1 - minRebuild, minRebuild: -minRebuild}
+	want := map[int]int{shrink.MinPeak - 1: 1 - shrink.MinPeak, shrink.MinPeak: -shrink.MinPeak}
 	if !rebuilt || peak != 2 || !maps.Equal(got, want) {
-		t.Errorf("2 of %d rows left: rebuilt %v, peak %d, rows %v; want rebuilt, 2, %v", minRebuild+1, rebuilt, peak, got, want)
+		t.Errorf("2 of %d rows left: rebuilt %v, peak %d, rows %v; want rebuilt, 2, %v", shrink.MinPeak+1, rebuilt, peak, got, want)
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/golang-lru/v2/simplelru"
+
+	"github.com/bpfleet/bpfleet/internal/shrink"
 )
 
 // GoneIdle is how long the cached labels of a removed cgroup are kept after
@@ -18,10 +20,6 @@ const GoneIdle = 5 * time.Minute
 
 // sweepInterval is the shortest time between two sweeps of the cache.
 const sweepInterval = 30 * time.Second
-
-// minRebuild is the peak number of entries below which the cache's table is
-// never rebuilt: small tables cost little, whatever their use.
-const minRebuild = 1024
 
 // cache is the Resolver's LRU cache of labels by cgroup id. Unlike a plain
 // LRU it forgets removed cgroups once nothing asks for them any more
@@ -107,7 +105,7 @@ func (c *cache) sweep(now time.Time, idle time.Duration) (dropped int, rebuilt b
 		}
 	}
 	n := c.lru.Len()
-	if c.peak < minRebuild || n > c.peak/4 {
+	if !shrink.Due(n, c.peak) {
 		return dropped, false
 	}
 	// A new table with the same entries in the same order (oldest first),
@@ -139,7 +137,7 @@ func (r *Resolver) sweep() {
 		return
 	}
 	r.logger.Debug("forgot removed cgroups", "forgotten", dropped, "table_rebuilt", rebuilt, "cached", r.cache.Len())
-	if rebuilt || dropped >= minRebuild {
+	if rebuilt || dropped >= shrink.MinPeak {
 		debug.FreeOSMemory()
 	}
 }

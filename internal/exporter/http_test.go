@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -118,14 +119,22 @@ func TestSlowReadersDoNotStarveScrapes(t *testing.T) {
 	r := start(t, program(many), "--web.max-requests=2")
 	r.waitReady(t)
 	addr := strings.TrimPrefix(r.url, "http://")
-	for range 4 {
-		c := dialSmallWindow(t, addr)
+	slow := make([]net.Conn, 4)
+	for i := range slow {
+		slow[i] = dialSmallWindow(t, addr)
 		// Asks and never reads: the reply stalls once the socket buffers fill.
-		if _, err := fmt.Fprint(c, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+		if _, err := fmt.Fprint(slow[i], "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
 			t.Fatal(err)
 		}
 	}
-	time.Sleep(500 * time.Millisecond) // the stalled replies are being written
+	// The replies are being written once their first byte arrives (the
+	// gathering is over); reading one byte of megabytes leaves each stalled.
+	for i, c := range slow {
+		c.SetReadDeadline(time.Now().Add(time.Minute))
+		if _, err := io.ReadFull(c, make([]byte, 1)); err != nil {
+			t.Fatalf("slow client %d: no reply: %v", i, err)
+		}
+	}
 	for i := range 3 {
 		if code, _ := r.get(t, "/metrics"); code != http.StatusOK {
 			t.Errorf("scrape %d while 4 clients do not read = %d, want 200", i, code)

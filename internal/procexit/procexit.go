@@ -28,19 +28,14 @@ func ReadCounts(m *ebpf.Map) (map[uint64]ProcessProcessCountsValue, error) {
 	return maps.ReadHash[uint64, ProcessProcessCountsValue](m)
 }
 
+// counters returns a row's counters, indexed by ProcessProcessEvent.
+func counters(v *ProcessProcessCountsValue) []uint64 { return v.N[:] }
+
 // CounterRows returns the counters of the per-workload rows as one
 // maps.CounterKey row per workload and event that counted (zero counters
 // have no row, as in a map keyed by counter_key).
 func CounterRows(counts map[uint64]ProcessProcessCountsValue) map[maps.CounterKey]uint64 {
-	rows := make(map[maps.CounterKey]uint64, len(counts))
-	for id, v := range counts {
-		for event, n := range v.N {
-			if n != 0 {
-				rows[maps.CounterKey{ID: id, Event: uint32(event)}] = n
-			}
-		}
-	}
-	return rows
+	return maps.WorkloadCounterRows(counts, counters)
 }
 
 // ReadFolded reads objs' ProcessCounts and ProcessCountsOverflow maps as
@@ -48,32 +43,11 @@ func CounterRows(counts map[uint64]ProcessProcessCountsValue) map[maps.CounterKe
 // per-workload rows as ReadCounts returns them (for Loader.MapEntries and
 // maps.Reap).
 func ReadFolded(objs *ProcessObjects) (rows map[maps.CounterKey]uint64, counts map[uint64]ProcessProcessCountsValue, err error) {
-	counts, err = ReadCounts(objs.ProcessCounts)
-	if err != nil {
-		return nil, nil, err
-	}
-	folded, err := maps.ReadCounters(objs.ProcessCountsOverflow)
-	if err != nil {
-		return nil, nil, err
-	}
-	rows = CounterRows(counts)
-	for k, n := range folded {
-		k.ID = maps.OverflowID
-		rows[k] += n
-	}
-	return rows, counts, nil
+	return maps.ReadWorkloadCountersFolded(objs.ProcessCounts, objs.ProcessCountsOverflow, counters)
 }
 
 // DeleteWorkloads removes from m, a ProcessCounts map, the rows of the ids
 // of keys (every event of each); rows already gone are not an error.
 func DeleteWorkloads(m *ebpf.Map, keys []maps.CounterKey) error {
-	seen := make(map[uint64]bool, len(keys))
-	var ids []uint64
-	for _, k := range keys {
-		if !seen[k.ID] {
-			seen[k.ID] = true
-			ids = append(ids, k.ID)
-		}
-	}
-	return maps.Delete(m, ids)
+	return maps.DeleteWorkloads(m, keys)
 }

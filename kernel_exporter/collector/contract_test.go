@@ -91,6 +91,32 @@ func TestProcessRowHoldsEveryEvent(t *testing.T) {
 	}
 }
 
+// TestTCPRowHoldsEveryEvent pins tcp_counts' value, one counter per event
+// indexed by tcpEvent, to the enums: every tcp_kind in every counted
+// tcp_family indexes a counter of its own, and every counter is an event's.
+func TestTCPRowHoldsEveryEvent(t *testing.T) {
+	n := uint32(len(tcpTcpCountsValue{}.N))
+	events := make(map[uint32]string)
+	for kind, kv := range enumValues(t, loadTcp, "tcp_kind") {
+		for family, fv := range enumValues(t, loadTcp, "tcp_family") {
+			if family == "EV_TCP_FAMILY_OTHER" {
+				continue // never counted
+			}
+			event, name := tcpEvent(tcpTcpKind(kv), tcpTcpFamily(fv)), kind+"/"+family
+			if event >= n {
+				t.Errorf("%s = event %d has no counter in tcp_counts_value (%d counters)", name, event, n)
+			}
+			if other, ok := events[event]; ok {
+				t.Errorf("%s and %s share event %d", name, other, event)
+			}
+			events[event] = name
+		}
+	}
+	if uint32(len(events)) != n {
+		t.Errorf("tcp_counts_value holds %d counters for %d events", n, len(events))
+	}
+}
+
 // TestKeysHaveTheSharedLayout compares each generated key and value with
 // the internal/maps type the collectors read it as, field by field.
 func TestKeysHaveTheSharedLayout(t *testing.T) {

@@ -10,6 +10,6 @@ package collector
 // and the process collector that of internal/procexit, shared with
 // systemd_exporter.
 //go:generate go tool bpf2go -tags linux -target bpfel -type hist_key -type hist_value sched ../../bpf/kernel/sched.bpf.c -- -I../../bpf/include
-//go:generate go tool bpf2go -tags linux -target bpfel -type counter_key -type hist_key -type tcp_kind -type tcp_family -type tcp_event_layout tcp ../../bpf/kernel/tcp.bpf.c -- -I../../bpf/include
+//go:generate go tool bpf2go -tags linux -target bpfel -type counter_key -type hist_key -type tcp_counts_value -type tcp_kind -type tcp_family -type tcp_event_layout tcp ../../bpf/kernel/tcp.bpf.c -- -I../../bpf/include
 //go:generate go tool bpf2go -tags linux -target bpfel -type hist_key -type block_op block ../../bpf/kernel/block.bpf.c -- -I../../bpf/include
 //go:generate go tool bpf2go -tags linux -target bpfel empty ../../bpf/kernel/empty.bpf.c -- -I../../bpf/include

@@ -30,7 +30,8 @@ var tcpKinds = map[tcpTcpKind]counterEvent{
 }
 
 // tcpEvent is counter_key.event of kind and family, as tcp.bpf.c's
-// tcp_event encodes it: kind << TCP_EVENT_FAMILY_BITS | family.
+// tcp_event encodes it: kind << TCP_EVENT_FAMILY_BITS | family, also the
+// index of the event's counter in a tcp_counts row (tcpTcpCountsValue).
 func tcpEvent(kind tcpTcpKind, family tcpTcpFamily) uint32 {
 	return uint32(kind)<<uint32(tcpTcpEventLayoutTCP_EVENT_FAMILY_BITS) | uint32(family)
 }
@@ -65,8 +66,14 @@ func newTCP(ctx context.Context, env exporter.Env) (exporter.Collector, error) {
 	return c, nil
 }
 
+// tcpCounters returns a tcp_counts row's counters, indexed by tcpEvent.
+func tcpCounters(v *tcpTcpCountsValue) []uint64 { return v.N[:] }
+
+// Update serves the counters of tcp_counts, which keeps one row per
+// workload holding all its counters (maps.ReadWorkloadCountersFolded), and
+// its overflow companion, and the connect latency histograms.
 func (c *tcpCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) error {
-	counts, countEntries, err := maps.ReadCountersFolded(c.objs.TcpCounts, c.objs.TcpCountsOverflow)
+	rows, counts, err := maps.ReadWorkloadCountersFolded(c.objs.TcpCounts, c.objs.TcpCountsOverflow, tcpCounters)
 	if err != nil {
 		return err
 	}
@@ -74,10 +81,10 @@ func (c *tcpCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) 
 	if err != nil {
 		return err
 	}
-	c.loader.MapEntries(tcpMapTcpCounts, c.objs.TcpCounts, countEntries)
+	c.loader.MapEntries(tcpMapTcpCounts, c.objs.TcpCounts, len(counts))
 	c.loader.MapEntries(tcpMapTcpConnectLatency, c.objs.TcpConnectLatency, histEntries)
 	s := c.attr.Begin(ctx)
-	err = emitCounters(s, counts, tcpEvents)
+	err = emitCounters(s, rows, tcpEvents)
 	for k, v := range hists {
 		family, ok := tcpFamilies[tcpTcpFamily(k.Labels)]
 		if !ok {
@@ -88,6 +95,6 @@ func (c *tcpCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) 
 	}
 	gone := c.attr.Expired()
 	return errors.Join(err, s.Emit(ch, latencyOpts), c.reportLost(),
-		maps.Reap(c.objs.TcpCounts, counts, gone, counterID),
+		maps.Reap(c.objs.TcpCounts, counts, gone, func(id uint64) uint64 { return id }),
 		maps.Reap(c.objs.TcpConnectLatency, hists, gone, histID))
 }

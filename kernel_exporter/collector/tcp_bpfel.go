@@ -38,6 +38,11 @@ type tcpHistValue struct {
 	Sum   uint64
 }
 
+type tcpTcpCountsValue struct {
+	_ structs.HostLayout
+	N [12]uint64
+}
+
 type tcpTcpEventLayout uint32
 
 const (

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -16,8 +17,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
 
+	"github.com/bpfleet/bpfleet/internal/collectortest"
+	"github.com/bpfleet/bpfleet/internal/limits"
+	"github.com/bpfleet/bpfleet/internal/maps"
 	"github.com/bpfleet/bpfleet/internal/testenv"
 )
 
@@ -103,6 +108,159 @@ func TestTCPResetsOfAbortiveClose(t *testing.T) {
 			{"kernel_tcp_resets_total", workloadLabels(client, "family", family, "direction", "received"), 10},
 			{"kernel_tcp_resets_total", workloadLabels(client, "family", family, "direction", "sent"), 0},
 		})
+	}
+}
+
+// Workloads beyond what tcp_counts holds are not lost: their events are
+// folded, in the kernel, into the overflow series (cgroup="__overflow__").
+// The map here holds one row, taken by the first TCP event anywhere on the
+// host: by the client or the server of the test (then the other's
+// connections all fold), or by another workload (then both fold, with
+// that workload's later events). Per family and direction, a workload's
+// own series and the overflow series together rise by at least its 20
+// connections, and at most one of the two has a series of its own.
+func TestTCPEventsBeyondTheMapFoldIntoOverflow(t *testing.T) {
+	h := newHarness(t, "tcp", collectortest.WithMapMaxEntries(tcpMapTcpCounts, 1))
+	server, client := testenv.NewCgroup(t), testenv.NewCgroup(t)
+
+	srv, addrs := startServer(t, server, "-mode=close", "-accepts=20", "127.0.0.1:0", "[::1]:0")
+	cli := client.Start(t, "tcp-client", append([]string{"-mode=close", "-count=20"}, addrs...)...)
+	before := h.scrape()
+	cli.Go(t)
+	waitSuccess(t, "client", cli)
+	waitSuccess(t, "server", srv)
+	after := h.scrape()
+
+	overflow := []string{"cgroup", limits.OverflowLabel, "namespace", "", "pod", "", "container", ""}
+	for _, family := range tcpFamilies {
+		var owners []string
+		for _, w := range []struct {
+			name      string
+			cg        *testenv.Cgroup
+			direction string
+		}{{"client", client, "outbound"}, {"server", server, "inbound"}} {
+			own := delta(before, after, "kernel_tcp_connections_total", workloadLabels(w.cg, "family", family, "direction", w.direction)...)
+			folded := delta(before, after, "kernel_tcp_connections_total", append(overflow, "family", family, "direction", w.direction)...)
+			if own+folded < 20 {
+				t.Errorf("%s %s %s connections: +%v under its own series and +%v in the overflow series; want at least 20 together", w.name, family, w.direction, own, folded)
+			}
+			if own > 0 {
+				owners = append(owners, w.name)
+			}
+		}
+		if len(owners) > 1 {
+			t.Errorf("%s: %v counted under their own series, in a map of one row", family, owners)
+		}
+	}
+	if got := mapEntries(t, h, tcpMapTcpCounts); got != 1 {
+		t.Errorf("kernel_exporter_bpf_map_entries{map=%q} = %v, want 1 (its one workload)", tcpMapTcpCounts, got)
+	}
+}
+
+// mapEntries returns kernel_exporter_bpf_map_entries{map=name} as the
+// harness's registry serves it.
+func mapEntries(t *testing.T, h *harness, name string) float64 {
+	t.Helper()
+	families, err := h.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() != namespace+"_exporter_bpf_map_entries" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "map" && l.GetValue() == name {
+					return m.GetGauge().GetValue()
+				}
+			}
+		}
+	}
+	t.Fatalf("no %s_exporter_bpf_map_entries{map=%q}", namespace, name)
+	return 0
+}
+
+// A tcp_counts row holds every event of one workload: the collector reads
+// it as one counter row per event that counted, and reaping a gone
+// workload deletes its row whole, every event at once, from a real
+// tcp_counts map, as Update does; the other workloads' rows stay.
+func TestTCPGoneWorkloadsLeaveTheMap(t *testing.T) {
+	testenv.RequireRoot(t)
+	spec, err := loadTcp()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := ebpf.NewMap(spec.Maps[tcpMapTcpCounts])
+	if err != nil {
+		t.Fatalf("creating tcp_counts: %v", err)
+	}
+	defer m.Close()
+	overflow, err := ebpf.NewMap(spec.Maps[tcpMapTcpCountsOverflow])
+	if err != nil {
+		t.Fatalf("creating tcp_counts_overflow: %v", err)
+	}
+	defer overflow.Close()
+
+	outbound4 := tcpEvent(tcpTcpKindEV_TCP_CONNECT_OUTBOUND, tcpTcpFamilyEV_TCP_FAMILY_IPV4)
+	sent6 := tcpEvent(tcpTcpKindEV_TCP_RESET_SENT, tcpTcpFamilyEV_TCP_FAMILY_IPV6)
+	received4 := tcpEvent(tcpTcpKindEV_TCP_RESET_RECEIVED, tcpTcpFamilyEV_TCP_FAMILY_IPV4)
+	for id := uint64(0); id <= 3; id++ { // id 0: resets sent for no socket
+		var v tcpTcpCountsValue
+		v.N[outbound4], v.N[sent6], v.N[received4] = id, 10+id, 20+id
+		if err := m.Put(id, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := overflow.Put(maps.CounterKey{Event: sent6}, uint64(7)); err != nil {
+		t.Fatal(err)
+	}
+
+	rows, counts, err := maps.ReadWorkloadCountersFolded(m, overflow, tcpCounters)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(counts) != 4 {
+		t.Fatalf("read %d workloads, want 4", len(counts))
+	}
+	want := map[maps.CounterKey]uint64{{ID: maps.OverflowID, Event: sent6}: 7}
+	for id := uint64(0); id <= 3; id++ {
+		if id != 0 {
+			want[maps.CounterKey{ID: id, Event: outbound4}] = id // id 0 counted none: no row
+		}
+		want[maps.CounterKey{ID: id, Event: sent6}] = 10 + id
+		want[maps.CounterKey{ID: id, Event: received4}] = 20 + id
+	}
+	if !reflect.DeepEqual(rows, want) {
+		t.Errorf("rows = %v, want %v", rows, want)
+	}
+	for k := range rows {
+		if _, ok := tcpEvents[k.Event]; !ok {
+			t.Errorf("row %v: no metric for event %d", k, k.Event)
+		}
+	}
+
+	if err := maps.Reap(m, counts, []uint64{2, 99}, func(id uint64) uint64 { return id }); err != nil {
+		t.Fatalf("Reap: %v", err)
+	}
+	left, err := maps.ReadHash[uint64, tcpTcpCountsValue](m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(left) != 3 {
+		t.Errorf("%d rows left, want 3 (workloads 0, 1 and 3)", len(left))
+	}
+	for id, v := range counts {
+		got, ok := left[id]
+		if id == 2 {
+			if ok {
+				t.Errorf("gone workload 2 still has a row: %v", got)
+			}
+			continue
+		}
+		if !ok || got != v {
+			t.Errorf("workload %d: row %v (present %v), want %v", id, got, ok, v)
+		}
 	}
 }
 

@@ -129,31 +129,14 @@ static __always_inline __u32 tcp_event(enum tcp_kind kind, enum tcp_family famil
 
 /*
  * count_n adds n events of kind and family to cgroup's row, or, when the
- * map is full, to the event's overflow row. A row is inserted with the
- * events in it; when another CPU inserted it first (-EEXIST), they are
- * added to that row.
+ * map is full, to the event's overflow row (WORKLOAD_ROW_ADD).
  */
 static __always_inline void count_n(__u64 cgroup, enum tcp_kind kind, enum tcp_family family, __u64 n)
 {
 	__u32 i = tcp_event(kind, family);
 	if (i >= TCP_EVENTS)
 		return; /* never: the callers count IPv4 and IPv6 only */
-	struct tcp_counts_value *v = bpf_map_lookup_elem(&tcp_counts, &cgroup);
-	if (!v) {
-		struct tcp_counts_value init = {};
-		init.n[i] = n;
-		long err = bpf_map_update_elem(&tcp_counts, &cgroup, &init, BPF_NOEXIST);
-		if (!err)
-			return;
-		if (err == -EEXIST) /* another CPU inserted it first */
-			v = bpf_map_lookup_elem(&tcp_counts, &cgroup);
-	}
-	if (v) {
-		__sync_fetch_and_add(&v->n[i], n);
-		return;
-	}
-	struct counter_key folded = { .event = i };
-	counter_add(&tcp_counts_overflow, &lost_events, &folded, n);
+	WORKLOAD_ROW_ADD(&tcp_counts, &tcp_counts_overflow, &lost_events, cgroup, struct tcp_counts_value, i, n);
 }
 
 static __always_inline void count(__u64 cgroup, enum tcp_kind kind, enum tcp_family family)

@@ -54,32 +54,15 @@ DECLARE_LOST_EVENTS;
  * full, to the event's overflow row. cur is the current task (each hook's
  * task argument is current), so its id is what bpf_get_current_cgroup_id
  * returns (task_dfl_cgroup(current)->kn->id), read here through BTF
- * instead: the same loads without the helper call. A row is inserted with
- * the event in it; when another CPU inserted it first (-EEXIST), the event
- * is added to that row.
+ * instead: the same loads without the helper call (WORKLOAD_ROW_ADD).
  */
 static __always_inline void count(struct task_struct *cur, enum process_event event)
 {
-	__u64 id = cur->cgroups->dfl_cgrp->kn->id;
 	__u32 i = event;
 	if (i >= PROCESS_EVENTS)
 		return; /* never: the callers pass the enum's values */
-	struct process_counts_value *v = bpf_map_lookup_elem(&process_counts, &id);
-	if (!v) {
-		struct process_counts_value init = {};
-		init.n[i] = 1;
-		long err = bpf_map_update_elem(&process_counts, &id, &init, BPF_NOEXIST);
-		if (!err)
-			return;
-		if (err == -EEXIST) /* another CPU inserted it first */
-			v = bpf_map_lookup_elem(&process_counts, &id);
-	}
-	if (v) {
-		__sync_fetch_and_add(&v->n[i], 1);
-		return;
-	}
-	struct counter_key folded = { .event = event };
-	counter_add(&process_counts_overflow, &lost_events, &folded, 1);
+	WORKLOAD_ROW_ADD(&process_counts, &process_counts_overflow, &lost_events, cur->cgroups->dfl_cgrp->kn->id,
+			 struct process_counts_value, i, 1);
 }
 
 /* p is current: trace_sched_process_exec(current, old_pid, bprm). */

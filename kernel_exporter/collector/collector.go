@@ -105,6 +105,9 @@ func (c *bpfCollector) reportLost() error { return maps.ReportLost(c.self, c.nam
 
 func counterID(k maps.CounterKey) uint64 { return k.ID }
 
+// rowID is the workload id of a row of a map of one row per workload: its key.
+func rowID(id uint64) uint64 { return id }
+
 func histID(k maps.HistKey) uint64 { return k.ID }
 
 // emitCounters adds a counter map's rows to a scrape, naming each row's

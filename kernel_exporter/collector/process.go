@@ -50,5 +50,5 @@ func (c *processCollector) Update(ctx context.Context, ch chan<- prometheus.Metr
 	s := c.attr.Begin(ctx)
 	err = emitCounters(s, rows, processEvents)
 	return errors.Join(err, s.Emit(ch, latencyOpts), c.reportLost(),
-		maps.Reap(c.objs.ProcessCounts, counts, c.attr.Expired(), func(id uint64) uint64 { return id }))
+		maps.Reap(c.objs.ProcessCounts, counts, c.attr.Expired(), rowID))
 }

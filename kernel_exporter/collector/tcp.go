@@ -95,6 +95,6 @@ func (c *tcpCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) 
 	}
 	gone := c.attr.Expired()
 	return errors.Join(err, s.Emit(ch, latencyOpts), c.reportLost(),
-		maps.Reap(c.objs.TcpCounts, counts, gone, func(id uint64) uint64 { return id }),
+		maps.Reap(c.objs.TcpCounts, counts, gone, rowID),
 		maps.Reap(c.objs.TcpConnectLatency, hists, gone, histID))
 }

@@ -212,4 +212,35 @@ static __always_inline int hist_add_fold(void *map, void *overflow, void *lost_m
 	return hist_add(overflow, lost_map, &folded, val);
 }
 
+/*
+ * WORKLOAD_ROW_ADD adds cnt to counter idx of id's row in map, a hash of one
+ * row per workload (key __u64 id, value_type a struct holding its counters
+ * as __u64 n[]), or, when map is full, to event idx under id 0 in overflow (a
+ * DECLARE_COUNTER_OVERFLOW companion). A missing row is inserted with the
+ * events in it; when another CPU inserted it first (-EEXIST), they are
+ * added to that row. The caller bounds idx by the counters a row holds. A
+ * macro, so that the new row is built on the stack only when one is
+ * inserted.
+ */
+#define WORKLOAD_ROW_ADD(map, overflow, lost_map, id, value_type, idx, cnt)                     \
+	do {                                                                                     \
+		__u64 row_id_ = (id);                                                            \
+		value_type *row_ = bpf_map_lookup_elem(map, &row_id_);                           \
+		if (!row_) {                                                                     \
+			value_type init_ = {};                                                   \
+			init_.n[idx] = (cnt);                                                    \
+			long err_ = bpf_map_update_elem(map, &row_id_, &init_, BPF_NOEXIST);      \
+			if (!err_)                                                               \
+				break;                                                           \
+			if (err_ == -EEXIST) /* another CPU inserted it first */                \
+				row_ = bpf_map_lookup_elem(map, &row_id_);                       \
+		}                                                                                \
+		if (row_) {                                                                      \
+			__sync_fetch_and_add(&row_->n[idx], (cnt));                              \
+			break;                                                                   \
+		}                                                                                \
+		struct counter_key folded_ = { .event = (idx) };                                 \
+		counter_add(overflow, lost_map, &folded_, (cnt));                                \
+	} while (0)
+
 #endif /* BPFLEET_MAPS_H */

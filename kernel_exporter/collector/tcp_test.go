@@ -35,13 +35,7 @@ func TestTCPConnectionsByFamilyAndDirection(t *testing.T) {
 	h := newHarness(t, "tcp")
 	server, client := testenv.NewCgroup(t), testenv.NewCgroup(t)
 
-	srv, addrs := startServer(t, server, "-mode=close", "-accepts=50", "127.0.0.1:0", "[::1]:0")
-	cli := client.Start(t, "tcp-client", append([]string{"-mode=close", "-count=50"}, addrs...)...)
-	before := h.scrape()
-	cli.Go(t)
-	waitSuccess(t, "client", cli)
-	waitSuccess(t, "server", srv)
-	after := h.scrape()
+	before, after := connectAll(t, h, server, client, "close", 50)
 
 	for _, family := range tcpFamilies {
 		checkDeltas(t, before, after, []wantDelta{
@@ -93,13 +87,7 @@ func TestTCPResetsOfAbortiveClose(t *testing.T) {
 	h := newHarness(t, "tcp")
 	server, client := testenv.NewCgroup(t), testenv.NewCgroup(t)
 
-	srv, addrs := startServer(t, server, "-mode=reset", "-accepts=10", "127.0.0.1:0", "[::1]:0")
-	cli := client.Start(t, "tcp-client", append([]string{"-mode=reset", "-count=10"}, addrs...)...)
-	before := h.scrape()
-	cli.Go(t)
-	waitSuccess(t, "client", cli)
-	waitSuccess(t, "server", srv)
-	after := h.scrape()
+	before, after := connectAll(t, h, server, client, "reset", 10)
 
 	for _, family := range tcpFamilies {
 		checkDeltas(t, before, after, []wantDelta{
@@ -123,13 +111,7 @@ func TestTCPEventsBeyondTheMapFoldIntoOverflow(t *testing.T) {
 	h := newHarness(t, "tcp", collectortest.WithMapMaxEntries(tcpMapTcpCounts, 1))
 	server, client := testenv.NewCgroup(t), testenv.NewCgroup(t)
 
-	srv, addrs := startServer(t, server, "-mode=close", "-accepts=20", "127.0.0.1:0", "[::1]:0")
-	cli := client.Start(t, "tcp-client", append([]string{"-mode=close", "-count=20"}, addrs...)...)
-	before := h.scrape()
-	cli.Go(t)
-	waitSuccess(t, "client", cli)
-	waitSuccess(t, "server", srv)
-	after := h.scrape()
+	before, after := connectAll(t, h, server, client, "close", 20)
 
 	overflow := []string{"cgroup", limits.OverflowLabel, "namespace", "", "pod", "", "container", ""}
 	for _, family := range tcpFamilies {
@@ -377,6 +359,20 @@ func waitSuccess(t *testing.T, name string, p *testenv.Process) {
 }
 
 // startServer starts a tcp-server workload in cg, lets it go and returns it
+// connectAll makes n connections over IPv4 and n over IPv6 from a client in
+// client to a server in server, both closing in mode (close, reset), and
+// returns the scrapes from before the client starts and after both end.
+func connectAll(t *testing.T, h *harness, server, client *testenv.Cgroup, mode string, n int) (before, after snapshot) {
+	t.Helper()
+	srv, addrs := startServer(t, server, "-mode="+mode, fmt.Sprint("-accepts=", n), "127.0.0.1:0", "[::1]:0")
+	cli := client.Start(t, "tcp-client", append([]string{"-mode=" + mode, fmt.Sprint("-count=", n)}, addrs...)...)
+	before = h.scrape()
+	cli.Go(t)
+	waitSuccess(t, "client", cli)
+	waitSuccess(t, "server", srv)
+	return before, h.scrape()
+}
+
 // with the addresses it listens on, once it does.
 func startServer(t *testing.T, cg *testenv.Cgroup, args ...string) (*testenv.Process, []string) {
 	t.Helper()
